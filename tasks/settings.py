@@ -1,0 +1,85 @@
+"""One settings model for the whole tool.
+
+Read from `POSTMORTEM_*` environment variables and an optional `postmortem.toml` in the working
+directory (or the file named by `POSTMORTEM_CONFIG`). Secrets are deliberately absent: AWS
+credentials come from boto3's credential chain and the Anthropic key from `ANTHROPIC_API_KEY`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POSTMORTEM_", extra="ignore")
+
+    # Gather
+    late_delivery_margin_minutes: float = Field(
+        15.0,
+        ge=0,
+        description=(
+            "How far outside the analysis windows key-based pruning still looks. Shippers name "
+            "objects by when they were flushed, not by the records inside (Firehose buffers up "
+            "to 15 minutes, CloudTrail delivers within about 15), so a tight prune loses data."
+        ),
+    )
+    max_line_bytes: int = Field(1_048_576, ge=1024, description="Longer lines are rejected.")
+    download_concurrency: int = Field(8, ge=1, le=64, description="Objects fetched at once.")
+    parse_workers: int = Field(
+        0, ge=0, description="Processes that decompress and parse; 0 means one per core."
+    )
+    s3_max_attempts: int = Field(10, ge=1, description="boto3 adaptive-retry attempts.")
+    s3_endpoint_url: str | None = Field(
+        None, description="Overrides AWS_ENDPOINT_URL_S3 (MinIO, moto's server)."
+    )
+
+    # Baseline
+    min_baseline_lines: int = Field(
+        200, ge=0, description="Fewer baseline lines than this gives a warning in the findings."
+    )
+    significance_level: float = Field(0.01, gt=0, lt=1, description="False discovery rate.")
+
+    # Output
+    out_dir: Path = Field(Path("postmortems"), description="Where drafts are written.")
+
+
+def _toml_path() -> Path:
+    return Path(os.environ.get("POSTMORTEM_CONFIG", "postmortem.toml"))
+
+
+class _SettingsWithToml(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file, so one run can be adjusted without editing it.
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_toml_path()),
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and postmortem.toml, with explicit overrides on top."""
+    return _SettingsWithToml(**overrides)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
