@@ -60,7 +60,9 @@ class TimeWindow(BaseModel):
     @model_validator(mode="after")
     def _end_after_start(self) -> TimeWindow:
         if self.end <= self.start:
-            raise ValueError(f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})")
+            raise ValueError(
+                f"end ({self.end.isoformat()}) must be after start ({self.start.isoformat()})"
+            )
         return self
 
     @property
@@ -161,7 +163,9 @@ class IncidentSpec(BaseModel):
         try:
             data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
-            raise SpecError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from exc
+            raise SpecError(
+                f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}"
+            ) from exc
         if not isinstance(data, dict):
             raise SpecError(f"{path}: expected a mapping of fields, got {type(data).__name__}.")
         try:
@@ -187,7 +191,9 @@ def describe_validation_error(exc: ValidationError) -> str:
         elif err["type"] == "string_pattern_mismatch" and loc.endswith(("id", "name")):
             msg = "must be 1-64 characters of letters, digits, '.', '_' or '-'"
         elif err["type"] == "enum":
-            msg = f"unknown value {err.get('input')!r}; {err['msg'].removeprefix('Input should be ')}"
+            msg = (
+                f"unknown value {err.get('input')!r}; {err['msg'].removeprefix('Input should be ')}"
+            )
         parts.append(f"{loc or 'spec'}: {msg}")
     return "; ".join(parts)
 
@@ -392,7 +398,9 @@ class Onset(BaseModel):
 
 class ChangeEvent(BaseModel):
     at: datetime
-    kind: Literal["deploy", "config", "iam", "network", "database", "scaling", "restart", "version", "other"]
+    kind: Literal[
+        "deploy", "config", "iam", "network", "database", "scaling", "restart", "version", "other"
+    ]
     service: str | None = None
     actor: str | None = None
     summary: str
@@ -444,5 +452,6 @@ class DraftResult(BaseModel):
     manifest_path: Path
     parquet_path: Path
     stats: GatherStats
+    errors: list[str] = Field(default_factory=list)  # sources that could not be read at all
     warnings: list[str] = Field(default_factory=list)
     top_suspect: str | None = None

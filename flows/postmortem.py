@@ -1,0 +1,97 @@
+"""The incident flow: gather -> baseline -> render. It wires stages; the logic lives in tasks/."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+
+from tasks.baseline import build_findings
+from tasks.gather import gather_logs
+from tasks.models import (
+    DraftResult,
+    EvidenceManifest,
+    Findings,
+    GatherResult,
+    IncidentSpec,
+    WindowSet,
+)
+from tasks.output import incident_dir, write_model_json
+from tasks.render import render_draft, write_draft
+from tasks.settings import get_settings
+from tasks.windows import candidate_windows, drop_empty_baselines
+
+
+def artifact_key(kind: str, incident_id: str) -> str:
+    """Prefect artifact keys allow only lowercase letters, digits and dashes."""
+    return f"{kind}-" + re.sub(r"[^a-z0-9-]+", "-", incident_id.lower()).strip("-")
+
+
+# Persisted results let a crashed or resumed run pick up where it stopped; the default cache
+# policy includes the run id, so a new run never reuses another run's logs.
+@task(name="gather", persist_result=True)
+def gather_stage(
+    spec: IncidentSpec, windows: WindowSet, out_dir: Path, progress: bool
+) -> GatherResult:
+    return gather_logs(
+        spec.sources,
+        [windows.incident, *windows.baselines],
+        out_dir,
+        incident_id=spec.id,
+        settings=get_settings(),
+        progress=progress,
+    )
+
+
+@task(name="baseline", persist_result=True)
+def baseline_stage(
+    spec: IncidentSpec, windows: WindowSet, gathered: GatherResult, out_dir: Path
+) -> Findings:
+    frame = pq.read_table(gathered.parquet_path).to_pandas()
+    used, warnings = drop_empty_baselines(windows, frame)
+    findings = build_findings(frame, used, incident_id=spec.id, settings=get_settings())
+    findings.warnings.extend(warnings)
+    write_model_json(findings, out_dir / "findings.json")
+    return findings
+
+
+@task(name="render")
+def render_stage(
+    spec: IncidentSpec, findings: Findings, manifest: EvidenceManifest, out_dir: Path
+) -> Path:
+    return write_draft(
+        render_draft(spec, findings, manifest, generated_at=datetime.now(UTC)), out_dir
+    )
+
+
+@flow(name="incident-postmortem", flow_run_name="postmortem-{spec.id}")
+def incident_postmortem(
+    spec: IncidentSpec, out: Path = Path("postmortems"), progress: bool = False
+) -> DraftResult:
+    """Draft a postmortem for one incident: nothing is reviewed or published here."""
+    out_dir = incident_dir(out, spec.id)
+    windows = candidate_windows(spec)
+    gathered = gather_stage(spec, windows, out_dir, progress)
+    findings = baseline_stage(spec, windows, gathered, out_dir)
+    draft_path = render_stage(spec, findings, gathered.manifest, out_dir)
+    create_markdown_artifact(
+        key=artifact_key("draft", spec.id),
+        markdown=draft_path.read_text(encoding="utf-8"),
+        description=f"Draft postmortem for {spec.id} (not reviewed)",
+    )
+    return DraftResult(
+        incident_id=spec.id,
+        out_dir=out_dir,
+        draft_path=draft_path,
+        findings_path=out_dir / "findings.json",
+        manifest_path=gathered.manifest_path,
+        parquet_path=gathered.parquet_path,
+        stats=gathered.manifest.stats,
+        errors=gathered.manifest.errors,
+        warnings=findings.warnings,
+        top_suspect=findings.suspects[0].service if findings.suspects else None,
+    )
