@@ -140,7 +140,7 @@ def patterns(
     from tasks.pattern_file import file_pattern_records
 
     try:
-        records = file_pattern_records(file, fmt)
+        records = list(file_pattern_records(file, fmt))
     except (OSError, ValueError) as exc:
         fail(f"{file}: {exc}")
     out = sys.stdout

@@ -1,0 +1,124 @@
+"""The incident flow end to end on the real Prefect engine, with S3 on moto's server."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.postmortem import artifact_key, incident_postmortem
+from tasks.generator import S3Sink, generate_incident, write_outputs
+from tasks.models import (
+    CANONICAL_SCHEMA,
+    EvidenceManifest,
+    Findings,
+    IncidentSpec,
+    ObjectStatus,
+    Source,
+    TimeWindow,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
+
+
+@pytest.fixture()
+def seeded(s3, bucket):
+    """A small bad-deploy incident in a fresh bucket."""
+    return generate_incident(
+        "bad-deploy", 3, S3Sink(s3, bucket), source_root=f"s3://{bucket}", scale=0.15
+    )
+
+
+def test_flow_writes_the_output_folder_and_names_the_root_cause(seeded, tmp_path: Path) -> None:
+    spec, truth = seeded
+    result = incident_postmortem(spec, out=tmp_path)
+
+    folder = tmp_path / spec.id
+    assert result.out_dir == folder
+    for name in ("draft.md", "findings.json", "evidence/manifest.json", "evidence/logs.parquet"):
+        assert (folder / name).is_file(), name
+
+    manifest = EvidenceManifest.model_validate_json((folder / "evidence/manifest.json").read_text())
+    read = [o for o in manifest.objects if o.status is ObjectStatus.READ]
+    assert read and all(o.sha256 and o.etag and o.size > 0 for o in read)
+    assert manifest.stats.skipped_by_reason  # the CloudTrail digest, at least
+    assert any(
+        "CloudTrail-Digest" in o.key for o in manifest.objects if o.status is ObjectStatus.SKIPPED
+    )
+
+    table = pq.read_table(folder / "evidence/logs.parquet")
+    assert table.schema.names == CANONICAL_SCHEMA.names
+    assert table.num_rows == manifest.stats.rows_kept > 1000
+
+    findings = Findings.model_validate_json((folder / "findings.json").read_text())
+    assert findings.suspects[0].service == truth.root_cause_service
+    assert result.top_suspect == truth.root_cause_service
+
+    draft = (folder / "draft.md").read_text()
+    assert draft.startswith(f"# {spec.id}")
+    assert "DRAFT: not reviewed" in draft
+    assert f"**{truth.root_cause_service}**" in draft
+    # Every cited object resolves to a manifest entry.
+    ids = {o.object_id for o in manifest.objects}
+    for suspect in findings.suspects:
+        for evidence in suspect.evidence_ids:
+            assert evidence.split(":")[0] in ids
+
+
+def test_empty_window_gives_a_draft_that_says_there_was_no_data(seeded, tmp_path: Path) -> None:
+    spec, _ = seeded
+    far = spec.window.shifted(timedelta(days=-300))
+    quiet = spec.model_copy(update={"id": "INC-empty", "window": far})
+    result = incident_postmortem(quiet, out=tmp_path)
+    draft = result.draft_path.read_text()
+    assert "No log lines fell inside the incident window" in draft
+    assert result.stats.rows_kept == 0
+    assert pq.read_table(result.parquet_path).num_rows == 0
+
+
+def test_missing_bucket_is_reported_and_other_sources_still_count(seeded, tmp_path: Path) -> None:
+    spec, _ = seeded
+    missing = Source(name="gone", uri="s3://no-such-bucket-here/logs/")
+    spec = spec.model_copy(update={"id": "INC-missing", "sources": [*spec.sources, missing]})
+    result = incident_postmortem(spec, out=tmp_path)
+    assert len(result.errors) == 1
+    assert "no-such-bucket-here" in result.errors[0]
+    assert result.stats.read > 0
+    assert "no-such-bucket-here" in result.draft_path.read_text()
+
+
+def test_cli_draft_json_prints_one_object_on_stdout(seeded, tmp_path: Path) -> None:
+    spec, truth = seeded
+    write_outputs(spec, truth, tmp_path / "inputs")
+    runner = CliRunner()
+    outcome = runner.invoke(
+        app, ["draft", str(tmp_path / "inputs" / "incident.yaml"), "--out", str(tmp_path), "--json"]
+    )
+    assert outcome.exit_code == 0, outcome.output
+    payload = json.loads(outcome.stdout)
+    assert payload["incident_id"] == spec.id
+    assert Path(payload["draft_path"]).is_file()
+    assert payload["top_suspect"] == truth.root_cause_service
+
+
+def test_cli_exits_3_when_no_source_could_be_read(tmp_path: Path) -> None:
+    spec = IncidentSpec(
+        id="INC-nothing",
+        title="nothing readable",
+        window=TimeWindow(start="2026-11-24T13:05:00Z", end="2026-11-24T13:47:00Z"),
+        sources=[Source(name="gone", uri="s3://no-such-bucket-here/logs/")],
+    )
+    path = tmp_path / "incident.json"
+    path.write_text(spec.model_dump_json())
+    outcome = CliRunner().invoke(app, ["draft", str(path), "--out", str(tmp_path), "--json"])
+    assert outcome.exit_code == 3
+    assert json.loads(outcome.stdout)["errors"]
+
+
+def test_artifact_keys_follow_prefects_rules() -> None:
+    assert artifact_key("draft", "INC_2041.a") == "draft-inc-2041-a"
