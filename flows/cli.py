@@ -20,7 +20,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 OutOption = Annotated[
@@ -104,14 +104,14 @@ def demo(
     as_json: JsonOption = False,
 ) -> None:
     """Seed an embedded S3 with a realistic incident, then run the flow end to end."""
-    from flows.demo import run_demo
     from tasks.generator import SCENARIOS
 
     if scenario not in SCENARIOS:
         fail(
             f"--scenario: unknown scenario {scenario!r}; choose one of {', '.join(sorted(SCENARIOS))}."
         )
-    quiet_prefect(as_json)
+    quiet_prefect(as_json)  # before Prefect is imported: it reads its settings once
+    from flows.demo import run_demo
     outcome = run_demo(
         scenario, seed, out, scale=scale, progress=show_progress(as_json), log=err.print
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Callable
@@ -56,6 +57,9 @@ def run_demo(
     log: Callable[[str], None] = print,
 ) -> DemoOutcome:
     from moto.server import ThreadedMotoServer
+
+    # moto's server logs every request; the demo's user wants the draft, not 600 GET lines.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

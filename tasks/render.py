@@ -30,6 +30,7 @@ def template_environment() -> Environment:
     env.filters["pct"] = _format_percent
     env.filters["num"] = _format_number
     env.filters["md_cell"] = _markdown_cell
+    env.filters["md_code"] = _markdown_code
     return env
 
 
@@ -49,11 +50,18 @@ def _format_number(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _markdown_cell(value: object) -> str:
+def _markdown_cell(value: object, limit: int = 160) -> str:
     """Log text is untrusted: keep it from breaking the table or injecting Markdown/HTML."""
     text = str(value).replace("\n", " ").replace("|", "\\|").replace("`", "'")
     text = text.replace("<", "&lt;").replace(">", "&gt;")
-    return text if len(text) <= 160 else text[:157] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _markdown_code(value: object, limit: int = 160) -> str:
+    """Text for a `code span` in a table: entities would show literally there, so only the
+    characters that can end the span or the cell are neutralised."""
+    text = str(value).replace("\n", " ").replace("|", "\\|").replace("`", "'")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def cited_objects(findings: Findings, manifest: EvidenceManifest) -> list[dict[str, str]]:

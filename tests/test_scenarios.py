@@ -22,9 +22,24 @@ from tasks.windows import candidate_windows, drop_empty_baselines
 pytestmark = pytest.mark.slow
 
 
-def draft_findings(
-    tmp_path: Path, scenario: str, seed: int
-) -> tuple[IncidentSpec, GroundTruth, Findings]:
+Drafted = tuple[IncidentSpec, GroundTruth, Findings]
+
+
+@pytest.fixture(scope="module")
+def drafted(tmp_path_factory: pytest.TempPathFactory):
+    """Findings per (scenario, seed), computed once per module: generation is the slow part."""
+    cache: dict[tuple[str, int], Drafted] = {}
+
+    def get(scenario: str, seed: int) -> Drafted:
+        if (scenario, seed) not in cache:
+            folder = tmp_path_factory.mktemp(f"{scenario}-{seed}")
+            cache[scenario, seed] = draft_findings(folder, scenario, seed)
+        return cache[scenario, seed]
+
+    return get
+
+
+def draft_findings(tmp_path: Path, scenario: str, seed: int) -> Drafted:
     logs = tmp_path / "logs"
     spec, truth = generate_incident(
         scenario, seed, LocalSink(logs), source_root=str(logs), scale=0.3
@@ -45,8 +60,8 @@ def draft_findings(
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 @pytest.mark.parametrize("seed", [1, 2])
-def test_injected_service_ranks_first(tmp_path: Path, scenario: str, seed: int) -> None:
-    spec, truth, findings = draft_findings(tmp_path, scenario, seed)
+def test_injected_service_ranks_first(drafted, scenario: str, seed: int) -> None:
+    _, truth, findings = drafted(scenario, seed)
     ranking = [s.service for s in findings.suspects]
     assert ranking, "no suspects at all"
     assert ranking[0] == truth.root_cause_service, (
@@ -58,15 +73,15 @@ def test_injected_service_ranks_first(tmp_path: Path, scenario: str, seed: int) 
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_the_scenario_is_honest(tmp_path: Path, scenario: str) -> None:
+def test_the_scenario_is_honest(drafted, scenario: str) -> None:
     """The root cause is not simply the service with the most errors in the incident window."""
-    _, truth, findings = draft_findings(tmp_path, scenario, 1)
+    _, truth, findings = drafted(scenario, 1)
     loudest = max(findings.services, key=lambda s: s.errors_incident)
     assert loudest.service != truth.root_cause_service
 
 
-def test_onset_and_change_events_match_the_ground_truth(tmp_path: Path) -> None:
-    _, truth, findings = draft_findings(tmp_path, "bad-deploy", 1)
+def test_onset_and_change_events_match_the_ground_truth(drafted) -> None:
+    _, truth, findings = drafted("bad-deploy", 1)
     onsets = {o.service: o.at for o in findings.onsets}
     assert truth.root_cause_service in onsets
     # Onset is found to the minute it started (per-minute bins, so within two minutes).
@@ -78,7 +93,7 @@ def test_onset_and_change_events_match_the_ground_truth(tmp_path: Path) -> None:
     assert any(p.is_new for p in findings.patterns if truth.root_cause_service in p.services)
 
 
-def test_config_change_is_seen_in_cloudtrail(tmp_path: Path) -> None:
-    _, truth, findings = draft_findings(tmp_path, "config-change", 1)
+def test_config_change_is_seen_in_cloudtrail(drafted) -> None:
+    _, truth, findings = drafted("config-change", 1)
     from_trail = [c for c in findings.changes if c.source == "cloudtrail" and c.kind == "config"]
     assert any(c.service == truth.root_cause_service for c in from_trail)
