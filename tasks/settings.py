@@ -36,9 +36,16 @@ class Settings(BaseSettings):
     max_line_bytes: int = Field(1_048_576, ge=1024, description="Longer lines are rejected.")
     download_concurrency: int = Field(8, ge=1, le=64, description="Objects fetched at once.")
     parse_workers: int = Field(
-        0, ge=0, description="Processes that decompress and parse; 0 means one per core."
+        0,
+        ge=0,
+        description=(
+            "Parallel parsers, 0 meaning one per core: threads for JSON formats (pyarrow "
+            "releases the GIL), processes for the text formats, which hold it."
+        ),
     )
-    s3_max_attempts: int = Field(10, ge=1, description="boto3 adaptive-retry attempts.")
+    s3_max_attempts: int = Field(
+        10, ge=1, description="Attempts per S3 request, the first included (adaptive retries)."
+    )
     s3_endpoint_url: str | None = Field(
         None, description="Overrides AWS_ENDPOINT_URL_S3 (MinIO, moto's server)."
     )

@@ -230,7 +230,7 @@ class Store(ABC):
 def s3_client(settings: Settings) -> Any:
     """A thread-safe S3 client with adaptive retries, sized for the download pool."""
     config = Config(
-        retries={"mode": "adaptive", "max_attempts": settings.s3_max_attempts},
+        retries={"mode": "adaptive", "total_max_attempts": settings.s3_max_attempts},
         max_pool_connections=max(10, settings.download_concurrency * 2),
     )
     # A fresh session per client: boto3's default session is not safe to share across threads.

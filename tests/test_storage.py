@@ -188,8 +188,8 @@ def test_throttling_is_retried_adaptively(filled: str, proxy: S3FaultProxy) -> N
 def test_permanent_throttling_gives_a_clear_message(filled: str, proxy: S3FaultProxy) -> None:
     proxy.fail("get", KEYS[1], SLOW_DOWN)
     source = Source(name="app", uri=f"s3://{filled}/logs/")
-    # botocore's max_attempts counts retries: 1 means the request and one retry.
-    store = S3Store(source, s3_client(settings_for(proxy.endpoint, attempts=1)))
+    # s3_max_attempts counts every attempt, the first included.
+    store = S3Store(source, s3_client(settings_for(proxy.endpoint, attempts=2)))
     info = next(o for o in store.list() if o.key == KEYS[1])
     with pytest.raises(ObjectError) as exc:
         store.open(info)
