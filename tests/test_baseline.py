@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from tasks.baseline import (
@@ -27,50 +26,13 @@ from tasks.models import (
 )
 from tasks.settings import load_settings
 from tasks.windows import UNKNOWN_SERVICE, candidate_windows, drop_empty_baselines
+from tests.synthetic import Logs
 
 T0 = datetime(2026, 11, 24, 13, 5, tzinfo=UTC)
 INCIDENT = TimeWindow(start=T0, end=T0 + timedelta(minutes=30))
 BEFORE = INCIDENT.shifted(-INCIDENT.duration)
 WINDOWS = WindowSet(incident=INCIDENT, baselines=[BEFORE], baseline_kind="default")
 SETTINGS = load_settings(min_baseline_lines=200, significance_level=0.01)
-
-
-class Logs:
-    """Synthetic canonical rows, one object per service, lines numbered as they are added."""
-
-    def __init__(self, seed: int = 0) -> None:
-        self.rows: list[dict] = []
-        self.rng = np.random.default_rng(seed)
-
-    def add(
-        self, at: datetime, service: str | None, message: str, level: str = "info", **extra
-    ) -> None:
-        row = {
-            "ts": at,
-            "service": service,
-            "instance": extra.pop("instance", f"{service}-0"),
-            "level": level,
-            "message": message,
-            "line": len(self.rows) + 1,
-            "source": "app",
-            "object_key": f"logs/{service}.log",
-        }
-        row.update(extra)
-        self.rows.append(row)
-
-    def per_minute(
-        self, service: str, rate: float, start: datetime, end: datetime, message: str, **fields
-    ) -> None:
-        """Poisson(rate) lines a minute; `{n}` in the message becomes a random number."""
-        minutes = int((end - start).total_seconds() // 60)
-        for minute in range(minutes):
-            for _ in range(self.rng.poisson(rate)):
-                at = start + timedelta(minutes=minute, seconds=float(self.rng.uniform(0, 60)))
-                text = message.format(n=int(self.rng.integers(1_000_000)))
-                self.add(at, service, text, **fields)
-
-    def frame(self) -> pd.DataFrame:
-        return pa.Table.from_pylist(self.rows, schema=CANONICAL_SCHEMA).to_pandas()
 
 
 def steady(

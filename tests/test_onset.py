@@ -4,59 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-
 from tasks.baseline import build_findings
-from tasks.models import CANONICAL_SCHEMA, TimeWindow, WindowSet
+from tasks.models import TimeWindow, WindowSet
 from tasks.onset import build_timeline, detect_onsets, onset_signal
 from tasks.settings import load_settings
 from tasks.windows import window_view
+from tests.synthetic import Logs
 
 T0 = datetime(2026, 11, 24, 13, 5, tzinfo=UTC)
 INCIDENT = TimeWindow(start=T0, end=T0 + timedelta(minutes=40))
 BEFORE = INCIDENT.shifted(-INCIDENT.duration)
 WINDOWS = WindowSet(incident=INCIDENT, baselines=[BEFORE], baseline_kind="default")
 SETTINGS = load_settings(min_baseline_lines=200, significance_level=0.01)
-
-
-class Logs:
-    def __init__(self, seed: int = 0) -> None:
-        self.rows: list[dict] = []
-        self.rng = np.random.default_rng(seed)
-
-    def add(self, at: datetime, service: str, message: str, level: str = "info", **extra) -> None:
-        self.rows.append(
-            {
-                "ts": at,
-                "service": service,
-                "instance": f"{service}-0",
-                "level": level,
-                "message": message,
-                "line": len(self.rows) + 1,
-                "source": "app",
-                "object_key": f"logs/{service}.log",
-                **extra,
-            }
-        )
-
-    def per_minute(
-        self,
-        service: str,
-        rate: float,
-        start: datetime,
-        end: datetime,
-        message: str = "GET /items/{n} 200",
-        **fields,
-    ) -> None:
-        for minute in range(int((end - start).total_seconds() // 60)):
-            for _ in range(self.rng.poisson(rate)):
-                at = start + timedelta(minutes=minute, seconds=float(self.rng.uniform(0, 60)))
-                self.add(at, service, message.format(n=int(self.rng.integers(10**6))), **fields)
-
-    def frame(self) -> pd.DataFrame:
-        return pa.Table.from_pylist(self.rows, schema=CANONICAL_SCHEMA).to_pandas()
 
 
 def onsets_of(logs: Logs) -> dict[str, object]:

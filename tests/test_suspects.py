@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-
 from tasks.baseline import build_findings
-from tasks.models import CANONICAL_SCHEMA, Findings, TimeWindow, WindowSet
+from tasks.models import Findings, TimeWindow, WindowSet
 from tasks.settings import load_settings
 from tasks.suspects import blame_reach, find_blame, trace_depth_credit
 from tasks.windows import window_view
+from tests.synthetic import Logs
 
 T0 = datetime(2026, 11, 24, 13, 5, tzinfo=UTC)
 INCIDENT = TimeWindow(start=T0, end=T0 + timedelta(minutes=40))
@@ -22,66 +19,6 @@ WINDOWS = WindowSet(incident=INCIDENT, baselines=[BEFORE], baseline_kind="defaul
 SETTINGS = load_settings(min_baseline_lines=200, significance_level=0.01)
 ORIGIN = T0 + timedelta(minutes=4)  # the fault starts here
 CASCADE = ORIGIN + timedelta(minutes=3)  # callers start failing here
-
-
-class Logs:
-    def __init__(self, seed: int = 0) -> None:
-        self.rows: list[dict] = []
-        self.rng = np.random.default_rng(seed)
-        self.traces = 0
-
-    def add(self, at: datetime, service: str, message: str, level: str = "info", **extra) -> None:
-        self.rows.append(
-            {
-                "ts": at,
-                "service": service,
-                "instance": f"{service}-0",
-                "level": level,
-                "message": message,
-                "line": len(self.rows) + 1,
-                "source": "app",
-                "object_key": f"logs/{service}.log",
-                **extra,
-            }
-        )
-
-    def per_minute(
-        self,
-        service: str,
-        rate: float,
-        start: datetime,
-        end: datetime,
-        message: str = "GET /api/{n} 200",
-        **fields,
-    ) -> None:
-        for minute in range(int((end - start).total_seconds() // 60)):
-            for _ in range(self.rng.poisson(rate)):
-                at = start + timedelta(minutes=minute, seconds=float(self.rng.uniform(0, 60)))
-                self.add(at, service, message.format(n=int(self.rng.integers(10**6))), **fields)
-
-    def requests(
-        self, chain: list[tuple[str, str]], rate: float, start: datetime, end: datetime
-    ) -> None:
-        """Failing requests through a call chain: (service, error message) deepest first.
-
-        The deepest service fails first; each caller logs its error a little later.
-        """
-        for minute in range(int((end - start).total_seconds() // 60)):
-            for _ in range(self.rng.poisson(rate)):
-                self.traces += 1
-                at = start + timedelta(minutes=minute, seconds=float(self.rng.uniform(0, 55)))
-                for hop, (service, message) in enumerate(chain):
-                    self.add(
-                        at + timedelta(milliseconds=200 * hop),
-                        service,
-                        message,
-                        "error",
-                        trace_id=f"trace-{self.traces}",
-                        status=503 if hop else 500,
-                    )
-
-    def frame(self) -> pd.DataFrame:
-        return pa.Table.from_pylist(self.rows, schema=CANONICAL_SCHEMA).to_pandas()
 
 
 def findings_of(logs: Logs) -> Findings:
