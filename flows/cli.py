@@ -112,6 +112,7 @@ def demo(
         )
     quiet_prefect(as_json)  # before Prefect is imported: it reads its settings once
     from flows.demo import run_demo
+
     outcome = run_demo(
         scenario, seed, out, scale=scale, progress=show_progress(as_json), log=err.print
     )
