@@ -1,9 +1,10 @@
 """Ingest benchmark: our gather stage against DuckDB's read_json on the same files, in one run.
 
-    python bench/ingest.py [--scale 12] [--data bench/data/ingest]
+    python bench/ingest.py [--quick] [--scale 2.6] [--data bench/data/ingest] [--skip-s3]
 
 The generator writes about 1 GB (uncompressed) of Fluent Bit k8s JSON lines, gzip, into a local
-folder. Then each engine runs in its own subprocess, so that its peak RSS is its own:
+folder (`--quick`: about 100 MB, for a smoke run). Each line is about 1 KB: the container's own
+JSON line inside the Fluent Bit record, plus the Kubernetes metadata. Then each engine runs in its own subprocess, so that its peak RSS is its own:
 
 - ours, local folder: `gather_logs` over the folder (decompress, parse, the canonical frame, Parquet);
 - ours, S3: the same objects from moto's server over HTTP (a local S3 server, so this measures
@@ -12,7 +13,9 @@ folder. Then each engine runs in its own subprocess, so that its peak RSS is its
   slower), once with the outer record only, and once also extracting the fields of the nested
   container line, which is what our parser does.
 
-It prints MB/s (uncompressed), lines/s, peak RSS, and the ratio of each against DuckDB.
+It prints MB/s (uncompressed), lines/s, peak RSS, CPU seconds per GB (user + system, all
+threads and child processes), the 1-minute load average when each engine finished (other work
+on the machine skews the figures), and the throughput ratio of ours against DuckDB.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import gzip
 import json
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,12 +37,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 APP_PREFIX = "fluent-bit-logs"
+#: Generator scale for about 1 GB (scale 1 writes about 390 MB of Fluent Bit app logs).
+FULL_SCALE = 2.6
+QUICK_SCALE = 0.26
 
 
 def peak_rss_mb() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) / 1024  # ru_maxrss is in KiB on Linux
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process (all threads) and its reaped children."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
 
 
 def dataset(data: Path, scale: float) -> dict:
@@ -48,6 +64,7 @@ def dataset(data: Path, scale: float) -> dict:
         return json.loads(meta_path.read_text())
     from tasks.generator import LocalSink, generate_incident
 
+    shutil.rmtree(data / "logs", ignore_errors=True)
     started = time.perf_counter()
     spec, _ = generate_incident(
         "bad-deploy", 1, LocalSink(data / "logs"), source_root=str(data / "logs"), scale=scale
@@ -88,12 +105,22 @@ def run_ours(uri: str, out: Path) -> dict:
     from tasks.settings import load_settings
 
     source = Source(name="app", uri=uri, format=LogFormat.FLUENTBIT_K8S)
+    window = everything_window()
+    settings = load_settings()
+    cpu = cpu_seconds()
     started = time.perf_counter()
-    result = gather_logs(
-        [source], [everything_window()], out, incident_id="bench", settings=load_settings()
-    )
+    result = gather_logs([source], [window], out, incident_id="bench", settings=settings)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": result.manifest.stats.rows_kept, "rss_mb": peak_rss_mb()}
+    stats = result.manifest.stats
+    if stats.failed or stats.lines_rejected:
+        raise SystemExit(f"gather failed {stats.failed} objects, rejected {stats.lines_rejected}")
+    return {
+        "seconds": seconds,
+        "cpu": cpu_seconds() - cpu,
+        "rows": stats.rows_kept,
+        "rss_mb": peak_rss_mb(),
+        "parquet_mb": result.parquet_path.stat().st_size / 1e6,
+    }
 
 
 DUCKDB_COLUMNS = {
@@ -108,6 +135,18 @@ DUCKDB_COLUMNS = {
 }
 
 
+INNER_STRUCTURE = json.dumps(
+    {
+        "timestamp": "VARCHAR",
+        "level": "VARCHAR",
+        "msg": "VARCHAR",
+        "status": "DOUBLE",
+        "latency_ms": "DOUBLE",
+        "trace_id": "VARCHAR",
+    }
+)
+
+
 def run_duckdb(folder: Path, nested: bool) -> dict:
     import duckdb
 
@@ -118,39 +157,67 @@ def run_duckdb(folder: Path, nested: bool) -> dict:
         f"read_json('{folder}/**/*', format='newline_delimited', compression='gzip', "
         f"columns={columns})"
     )
-    inner = (
-        ", count(json_extract_string(log, '$.level')), count(json_extract_string(log, '$.msg')), "
-        "count(json_extract(log, '$.status')), count(json_extract(log, '$.latency_ms'))"
-        if nested
-        else ""
-    )
+    if nested:
+        # The container's own line, as our parser reads it. Some containers log plain text
+        # (pgbouncer), hence try(): those rows get nulls, as in our frame.
+        query = (
+            "SELECT count(*), count(kubernetes.pod_name), count(j.level), count(j.msg), "
+            "count(j.status), count(j.latency_ms), count(j.trace_id) FROM ("
+            f"SELECT kubernetes, try(from_json(log, '{INNER_STRUCTURE}')) AS j FROM {source})"
+        )
+    else:
+        query = f"SELECT count(*), count(kubernetes.pod_name), count(log) FROM {source}"
+    cpu = cpu_seconds()
     started = time.perf_counter()
-    row = con.execute(
-        f"SELECT count(*), count(kubernetes.pod_name), count(log){inner} FROM {source}"
-    ).fetchone()
+    row = con.execute(query).fetchone()
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rows": row[0], "rss_mb": peak_rss_mb()}
+    return {"seconds": seconds, "cpu": cpu_seconds() - cpu, "rows": row[0], "rss_mb": peak_rss_mb()}
 
 
-def upload_to_moto(folder: Path) -> tuple[object, str]:
-    import boto3
-    from moto.server import ThreadedMotoServer
+class MotoServer:
+    """moto's S3 server in a process of its own, so that its CPU and memory are not ours."""
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    os.environ.update(
-        AWS_ENDPOINT_URL_S3=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench"
-    )
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket="bench")
-    for f in folder.rglob("*"):
-        if f.is_file():
-            client.upload_file(str(f), "bench", f"{APP_PREFIX}/{f.relative_to(folder)}")
-    return server, "s3://bench/" + APP_PREFIX + "/"
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("moto's server did not start") from None
+                time.sleep(0.2)
+
+    def upload(self, folder: Path) -> str:
+        """Put every file of the folder under s3://bench/fluent-bit-logs/; returns that URI."""
+        import boto3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+        client.create_bucket(Bucket="bench")
+        for f in sorted(folder.rglob("*")):
+            if f.is_file():
+                client.upload_file(str(f), "bench", f"{APP_PREFIX}/{f.relative_to(folder)}")
+        return f"s3://bench/{APP_PREFIX}/"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
 
 
 def child(args: argparse.Namespace) -> None:
@@ -160,14 +227,30 @@ def child(args: argparse.Namespace) -> None:
     if args.engine == "ours-local":
         figures = run_ours(str(folder), out)
     elif args.engine == "ours-s3":
-        server, uri = upload_to_moto(folder)
-        try:
-            figures = run_ours(uri, out)
-        finally:
-            server.stop()
+        os.environ.update(
+            AWS_ENDPOINT_URL_S3=args.endpoint,
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+            AWS_DEFAULT_REGION="us-east-1",
+        )
+        figures = run_ours(args.uri, out)
     else:
         figures = run_duckdb(folder, nested=args.engine == "duckdb-nested")
     print(json.dumps(figures))
+
+
+def run_engine(engine: str, data: Path, extra: list[str]) -> dict | None:
+    cmd = [sys.executable, __file__, "--engine", engine, "--data", str(data), *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        print(f"{engine}: failed\n{proc.stderr[-2000:]}", flush=True)
+        return None
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    figures["load"] = os.getloadavg()[0]
+    return figures
+
+
+ENGINES = ("duckdb", "duckdb-nested", "ours-local", "ours-s3")
 
 
 def main() -> None:
@@ -175,52 +258,70 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--scale", type=float, default=12.0, help="generator scale (12 is about 1 GB)"
+        "--scale",
+        type=float,
+        help=f"generator scale (default {FULL_SCALE}: about 1 GB; scale 1 is about 390 MB)",
     )
-    parser.add_argument("--data", default=str(ROOT / "bench" / "data" / "ingest"))
-    parser.add_argument("--engine", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--quick", action="store_true", help=f"about 100 MB (scale {QUICK_SCALE}), a smoke run"
+    )
+    parser.add_argument("--data", help="dataset folder (default bench/data/ingest[-quick])")
     parser.add_argument("--skip-s3", action="store_true", help="skip the moto S3 run")
+    parser.add_argument(
+        "--engines",
+        default=",".join(ENGINES),
+        help="comma-separated subset of " + ", ".join(ENGINES),
+    )
+    parser.add_argument("--engine", help=argparse.SUPPRESS)
+    parser.add_argument("--endpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--uri", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.engine:
         child(args)
         return
 
-    data = Path(args.data)
+    scale = args.scale or (QUICK_SCALE if args.quick else FULL_SCALE)
+    default_data = "ingest-quick" if args.quick else "ingest"
+    data = Path(args.data or ROOT / "bench" / "data" / default_data)
     data.mkdir(parents=True, exist_ok=True)
-    meta = dataset(data, args.scale)
+    meta = dataset(data, scale)
     mb = meta["uncompressed_bytes"] / 1e6
     print(
         f"dataset: {meta['files']} gzip files, {meta['compressed_bytes'] / 1e6:.0f} MB compressed, "
-        f"{mb:.0f} MB uncompressed, {meta['lines']:,} lines (Fluent Bit k8s JSON); "
-        f"{os.cpu_count()} cores"
+        f"{mb:.0f} MB uncompressed, {meta['lines']:,} lines (Fluent Bit k8s JSON, scale {scale}); "
+        f"{os.cpu_count()} cores; load average before {os.getloadavg()[0]:.2f}",
+        flush=True,
     )
-    engines = ["duckdb", "duckdb-nested", "ours-local"] + ([] if args.skip_s3 else ["ours-s3"])
+    engines = [e for e in args.engines.split(",") if e]
+    if args.skip_s3 and "ours-s3" in engines:
+        engines.remove("ours-s3")
     results = {}
     for engine in engines:
-        cmd = [
-            sys.executable,
-            __file__,
-            "--engine",
-            engine,
-            "--data",
-            str(data),
-            "--scale",
-            str(args.scale),
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            print(f"{engine}: failed\n{proc.stderr[-2000:]}")
-            continue
-        results[engine] = json.loads(proc.stdout.strip().splitlines()[-1])
+        if engine == "ours-s3":
+            server = MotoServer()
+            try:
+                uri = server.upload(data / "logs" / APP_PREFIX)
+                figures = run_engine(engine, data, ["--endpoint", server.endpoint, "--uri", uri])
+            finally:
+                server.stop()
+        else:
+            figures = run_engine(engine, data, [])
+        if figures:
+            results[engine] = figures
 
     print(
-        f"\n{'engine':<16}{'seconds':>9}{'MB/s':>9}{'lines/s':>12}{'peak RSS MB':>13}{'rows':>12}"
+        f"\n{'engine':<15}{'seconds':>8}{'MB/s':>8}{'lines/s':>10}{'peak RSS MB':>12}"
+        f"{'CPU s/GB':>9}{'rows':>11}{'load':>6}"
     )
     for engine, r in results.items():
         print(
-            f"{engine:<16}{r['seconds']:>9.2f}{mb / r['seconds']:>9.1f}"
-            f"{meta['lines'] / r['seconds']:>12,.0f}{r['rss_mb']:>13,.0f}{r['rows']:>12,}"
+            f"{engine:<15}{r['seconds']:>8.2f}{mb / r['seconds']:>8.1f}"
+            f"{meta['lines'] / r['seconds']:>10,.0f}{r['rss_mb']:>12,.0f}"
+            f"{r['cpu'] / (mb / 1000):>9.1f}{r['rows']:>11,}{r['load']:>6.2f}"
         )
+    for engine, r in results.items():
+        if "parquet_mb" in r:
+            print(f"{engine}: logs.parquet {r['parquet_mb']:.0f} MB")
     for ours in ("ours-local", "ours-s3"):
         for peer in ("duckdb", "duckdb-nested"):
             if ours in results and peer in results:
