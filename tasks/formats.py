@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
 import numpy as np
@@ -1655,6 +1656,26 @@ def _alb_service(tg_arn: str | None, elb: str) -> str:
     return parts[1] if len(parts) > 1 else elb
 
 
+# Codes the ALB invents (user guide, "HTTP error codes"); the rest are standard HTTP.
+_ALB_STATUS_PHRASES = {
+    460: "Client Closed Connection",
+    463: "Too Many Forwarded IPs",
+    464: "Incompatible Protocol",
+    561: "Identity Provider Unauthorized",
+}
+
+
+def _status_phrase(status: int | None) -> str:
+    """The reason phrase, so that the pattern miner, which masks numbers, still tells a 503
+    from a 200: `GET <*> -> <*> Service Unavailable` and `GET <*> -> <*> OK` stay apart."""
+    if status is None:
+        return ""
+    try:
+        return _ALB_STATUS_PHRASES.get(status) or HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
 def _alb_record(m: re.Match) -> dict[str, Any]:
     elb_status = _dash(m.group("elb_status"))
     target_status = m.group("target_status")
@@ -1663,7 +1684,8 @@ def _alb_record(m: re.Match) -> dict[str, Any]:
     error = _dash(m.group("error"))
     tg = _dash(m.group("tg"))
     trace = _TRACE_ROOT_RE.search(m.group("trace") or "")
-    message = f"{method} {path} -> {elb_status or '-'} (target {target_status})"
+    phrase = _status_phrase(status)
+    message = f"{method} {path} -> {elb_status or '-'}{' ' + phrase if phrase else ''} (target {target_status})"
     attrs = {
         "type": m.group("type"),
         "method": method,

@@ -81,7 +81,7 @@ def test_alb_documentation_examples_parse_with_their_fields():
     assert first["latency_ms"] == pytest.approx(1.0)
     assert first["trace_id"] == "1-58337262-36d228ad5d99923122bbe354"
     assert first["level"] == "info"
-    assert first["message"] == "GET / -> 200 (target 200)"
+    assert first["message"] == "GET / -> 200 OK (target 200)"
     attrs = json.loads(first["attrs"])
     assert attrs["method"] == "GET"
     assert attrs["path"] == "/"
@@ -99,7 +99,7 @@ def test_alb_lambda_error_line_is_an_error_with_its_reason():
     assert last["status"] == 502
     assert last["level"] == "error"
     assert last["instance"] is None  # no target
-    assert last["message"] == "GET / -> 502 (target -) LambdaInvalidResponse"
+    assert last["message"] == "GET / -> 502 Bad Gateway (target -) LambdaInvalidResponse"
     attrs = json.loads(last["attrs"])
     assert attrs["error_reason"] == "LambdaInvalidResponse"
     assert "target_status" not in attrs
@@ -123,7 +123,10 @@ def test_alb_service_falls_back_to_lb_name_and_unusable_latency_is_null():
     assert row["latency_ms"] is None  # a -1 processing time: the target was never reached
     assert row["level"] == "error"
     assert row["trace_id"] == "1-67a-b2c"
-    assert row["message"] == "POST /api/cart/42 -> 503 (target -) TargetConnectionError"
+    assert (
+        row["message"]
+        == "POST /api/cart/42 -> 503 Service Unavailable (target -) TargetConnectionError"
+    )
     assert "session" not in row["message"]  # query strings would explode pattern counts
     assert json.loads(row["attrs"])["classification"] == "Ambiguous"
 
@@ -819,3 +822,24 @@ def test_every_format_returns_the_parsed_schema_with_utc_timestamps():
         assert table.schema.field("ts").type == pa.timestamp("us", tz="UTC")
         levels = set(table.column("level").to_pylist()) - {None}
         assert levels <= {"debug", "info", "warn", "error", "fatal"}, fmt
+
+
+def test_alb_messages_keep_statuses_apart_after_pattern_mining() -> None:
+    """The miner masks numbers, so the reason phrase is what separates a 503 from a 200."""
+    from tasks.patterns import mine_patterns
+
+    line = (
+        "http 2026-11-24T13:05:{s:02d}.1Z app/shop/50dc 10.0.0.{c}:2817 10.0.1.{c}:80 0.000 0.001 "
+        '0.000 {st} {st} 34 366 "GET http://shop.example.com:80/api/items/{c} HTTP/1.1" "curl/8" '
+        '- - arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/checkout/73e2 "Root=1-5-{c}" '
+        '"-" "-" 0 2026-11-24T13:05:00.0Z "forward" "-" "-" "10.0.1.{c}:80" "{st}" "-" "-"'
+    )
+    data = "\n".join(
+        line.format(s=i, c=i + 1, st=503 if i % 2 else 200) for i in range(20)
+    ).encode()
+    ctx = ParseContext("alb", "k", None, datetime(2026, 11, 24, tzinfo=UTC))
+    table, rejects = parse_block(LogFormat.ALB, data, 1, ctx)
+    assert rejects.total == 0 and table.num_rows == 20
+    mined = mine_patterns(table.column("message").to_pylist())
+    assert len(set(mined.ids)) == 2
+    assert any("Service Unavailable" in t for t in mined.templates.values())
