@@ -64,7 +64,7 @@ def render_stage(
     spec: IncidentSpec, findings: Findings, manifest: EvidenceManifest, out_dir: Path
 ) -> Path:
     return write_draft(
-        render_draft(spec, findings, manifest, generated_at=datetime.now(UTC)), out_dir
+        render_draft(spec, findings, manifest, generated_at=datetime.now(UTC)), spec, out_dir
     )
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import markdown
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from tasks.models import EvidenceManifest, Findings, IncidentSpec, ObjectStatus
 
@@ -103,10 +105,26 @@ def render_draft(
     )
 
 
-def write_draft(text: str, out_dir: Path) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "draft.md"
-    tmp = path.with_suffix(".md.tmp")
+def render_html(draft_markdown: str, spec: IncidentSpec) -> str:
+    """The same draft as a standalone page. Log text in the Markdown is already escaped by the
+    template's filters, so the converted HTML is trusted as it is."""
+    body = markdown.markdown(draft_markdown, extensions=["tables"], output_format="html")
+    return (
+        template_environment()
+        .get_template("postmortem.html.j2")
+        .render(spec=spec, body=Markup(body))
+    )
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)  # a reader never sees half a draft
     return path
+
+
+def write_draft(text: str, spec: IncidentSpec, out_dir: Path) -> Path:
+    """draft.md and draft.html; returns the Markdown's path."""
+    _write_atomically(out_dir / "draft.html", render_html(text, spec))
+    return _write_atomically(out_dir / "draft.md", text)

@@ -40,7 +40,13 @@ def test_flow_writes_the_output_folder_and_names_the_root_cause(seeded, tmp_path
 
     folder = tmp_path / spec.id
     assert result.out_dir == folder
-    for name in ("draft.md", "findings.json", "evidence/manifest.json", "evidence/logs.parquet"):
+    for name in (
+        "draft.md",
+        "draft.html",
+        "findings.json",
+        "evidence/manifest.json",
+        "evidence/logs.parquet",
+    ):
         assert (folder / name).is_file(), name
 
     manifest = EvidenceManifest.model_validate_json((folder / "evidence/manifest.json").read_text())

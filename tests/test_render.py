@@ -56,8 +56,8 @@ def manifest(**stats: int) -> EvidenceManifest:
             ObjectRecord(
                 object_id="o99999999",
                 source="app",
-                key="app/b.gz",
-                uri="s3://acme-logs/app/b.gz",
+                key="app/b`|.gz",
+                uri="s3://acme-logs/app/b`|.gz",
                 size=10,
                 status=ObjectStatus.FAILED,
                 reason="corrupt gzip after 4 bytes",
@@ -137,7 +137,8 @@ def test_the_draft_names_failures_rejects_and_cited_objects() -> None:
     draft = render_draft(SPEC, findings(300), manifest(listed=2, read=1, failed=1), generated_at=T0)
     assert "DRAFT: not reviewed" in draft
     assert "Bucket 'gone' does not exist" in draft
-    assert "s3://acme-logs/app/b.gz`: corrupt gzip after 4 bytes" in draft
+    # A key is chosen by whoever writes to the bucket: its backtick and pipe are neutralised.
+    assert "s3://acme-logs/app/b'\\|.gz`: corrupt gzip after 4 bytes" in draft
     assert "| `s3://acme-logs/app/a.gz` | invalid_json | 1 | line 17:" in draft
     assert "| `o1234abcd` | `s3://acme-logs/app/a.gz` |" in draft
     assert "| 1 | **checkout** | 0.90 |" in draft
@@ -148,3 +149,15 @@ def test_an_empty_window_says_there_was_no_data() -> None:
     draft = render_draft(SPEC, findings(0), manifest(listed=2, read=1), generated_at=T0)
     assert "## No data" in draft
     assert "No log lines fell inside the incident window" in draft
+
+
+def test_the_html_draft_renders_tables_and_keeps_hostile_text_inert(tmp_path) -> None:
+    from tasks.render import write_draft
+
+    text = render_draft(SPEC, findings(300), manifest(listed=2, read=1), generated_at=T0)
+    assert write_draft(text, SPEC, tmp_path) == tmp_path / "draft.md"
+    page = (tmp_path / "draft.html").read_text()
+    assert "<table>" in page and re.search(r"<th[^>]*>Rank</th>", page)
+    assert "<td><strong>checkout</strong></td>" in page
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
