@@ -843,3 +843,30 @@ def test_alb_messages_keep_statuses_apart_after_pattern_mining() -> None:
     mined = mine_patterns(table.column("message").to_pylist())
     assert len(set(mined.ids)) == 2
     assert any("Service Unavailable" in t for t in mined.templates.values())
+
+
+def test_jsonl_later_candidates_of_a_filled_role_stay_in_attrs():
+    # Every row has `time` and `level`, so `ts` and `severity` are never taken: they stay in
+    # attrs on the rows that have them, and a blank service name is no service.
+    data = b"\n".join(
+        [
+            jline(time="2026-01-05T10:00:00Z", ts=1, level="info", severity="warn", app=" "),
+            jline(time="2026-01-05T10:00:01Z", level="error", app="cart"),
+        ]
+    )
+    rows, tally = parse(LogFormat.JSONL, data + b"\n")
+    assert tally.total == 0
+    assert [r["level"] for r in rows] == ["info", "error"]
+    assert [r["service"] for r in rows] == [None, "cart"]
+    assert json.loads(rows[0]["attrs"]) == {"app": " ", "severity": "warn", "ts": 1}
+    assert rows[1]["attrs"] is None
+
+
+def test_fluentbit_metadata_needing_json_escapes_and_repeated_pods():
+    record = orjson.loads(k8s_record("web-7d9f8b6c5d-x2x4z", "hello"))
+    record["kubernetes"]["namespace_name"] = 'team "a"\\b'
+    data = orjson.dumps(record) + b"\n" + k8s_record("web-7d9f8b6c5d-k2m4p", "again") + b"\n"
+    for _ in range(2):  # the second block finds its pods' workloads already known
+        rows, _ = parse(LogFormat.FLUENTBIT_K8S, data)
+        assert [r["service"] for r in rows] == ["web", "web"]
+        assert [json.loads(r["attrs"])["namespace"] for r in rows] == ['team "a"\\b', "prod"]
