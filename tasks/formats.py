@@ -2096,12 +2096,90 @@ def _cloudwatch_rows(
 
 
 # --------------------------------------------------------------------------------------------
+# vpc-flow
+# --------------------------------------------------------------------------------------------
+
+# Version 2, the default format; a custom format names its fields in the file's header line.
+_VPC_DEFAULT_FIELDS = [
+    "version",
+    "account-id",
+    "interface-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log-status",
+]
+_IP_PROTOCOLS = {"1": "icmp", "6": "tcp", "17": "udp", "58": "icmpv6"}
+_VPC_STATUS_MESSAGES = {
+    "NODATA": "no traffic on the interface (NODATA)",
+    "SKIPDATA": "flow records skipped by AWS (SKIPDATA)",
+}
+
+
+def _vpc_record(values: dict[str, str], ctx: ParseContext) -> dict[str, Any] | None:
+    start = values.get("start", "")
+    if not start.isdigit():
+        return None
+    action, status = values.get("action", "-"), values.get("log-status", "-")
+    proto = _IP_PROTOCOLS.get(values.get("protocol", ""), values.get("protocol", "-"))
+    if status in _VPC_STATUS_MESSAGES:
+        message = _VPC_STATUS_MESSAGES[status]
+    else:
+        message = (
+            f"{action} {proto} {values.get('srcaddr')}:{values.get('srcport')} -> "
+            f"{values.get('dstaddr')}:{values.get('dstport')}"
+        )
+    return {
+        "ts": datetime.fromtimestamp(int(start), UTC).isoformat(),
+        "service": ctx.default_service,
+        "instance": _dash(values.get("interface-id") or values.get("instance-id")),
+        # A rejected flow or lost records deserve a look; accepted traffic is routine.
+        "level": "warn" if action == "REJECT" or status == "SKIPDATA" else "info",
+        "message": message,
+        "attrs": _orjson_text({k: v for k, v in values.items() if v != "-"}),
+    }
+
+
+def _parse_vpc_flow(
+    data: bytes, first_line: int, ctx: ParseContext
+) -> tuple[pa.Table, RejectTally]:
+    tally = RejectTally()
+    fields = _VPC_DEFAULT_FIELDS
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    raws: dict[int, str] = {}
+    for number, raw in _split_lines(data, first_line):
+        line = raw.decode("utf-8", "replace").strip()
+        parts = line.split()
+        if parts and not parts[0].isdigit() and "start" in parts:
+            fields = parts  # the header line of an S3 flow-log file: names, not a record
+            continue
+        record = _vpc_record(dict(zip(fields, parts, strict=False)), ctx)
+        if record is None or len(parts) != len(fields):
+            tally.add(number, "bad_fields", line)
+            continue
+        raws[number] = line
+        records.append(record)
+        lines.append(number)
+    return _records_table(records, lines, raws.__getitem__, tally, bad_ts=True), tally
+
+
+# --------------------------------------------------------------------------------------------
 # Sniffing and object keys
 # --------------------------------------------------------------------------------------------
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _EXPORT_KEY_RE = re.compile(rf"(?:^|/)(?P<task>{_UUID})/(?P<stream>.+)/\d{{6}}(?:\.gz)?$")
 _CLOUDTRAIL_DOC_RE = re.compile(rb'^\s*\{\s*"Records"\s*:')
+# A flow-log header, or a version-2 record: version, 12-digit account, interface or "-".
+_VPC_LINE_RE = re.compile(rb"^(?:version account-id |\d+ \d{12} (?:eni-|-))")
 _ALB_LINE_RE = re.compile(rb"^(?:http|https|h2|ws|wss|grpcs) \d{4}-\d{2}-\d{2}T\S+ \S+ \S+ \S+ ")
 _ISO_LINE_RE = re.compile(rb"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2}) ")
 
@@ -2113,6 +2191,8 @@ def sniff_format(key: str, head: bytes) -> LogFormat:
         return LogFormat.CLOUDTRAIL
     if "elasticloadbalancing" in lowered:
         return LogFormat.ALB
+    if "vpcflowlogs" in lowered:
+        return LogFormat.VPC_FLOW
     if _CLOUDTRAIL_DOC_RE.match(head):
         return LogFormat.CLOUDTRAIL
     first = next((line.strip() for line in head.split(b"\n") if line.strip()), b"")
@@ -2120,6 +2200,8 @@ def sniff_format(key: str, head: bytes) -> LogFormat:
         return _sniff_json_line(first)
     if _ALB_LINE_RE.match(first):
         return LogFormat.ALB
+    if _VPC_LINE_RE.match(first):
+        return LogFormat.VPC_FLOW
     if _ISO_LINE_RE.match(first) and _EXPORT_KEY_RE.search(key):
         return LogFormat.CLOUDWATCH_EXPORT
     return LogFormat.TEXT
@@ -2192,6 +2274,7 @@ _PARSERS: dict[LogFormat, ParseFn] = {
     LogFormat.FLUENTBIT_K8S: _parse_fluentbit,
     LogFormat.TEXT: _parse_text,
     LogFormat.ALB: _parse_alb,
+    LogFormat.VPC_FLOW: _parse_vpc_flow,
     LogFormat.CLOUDTRAIL: _parse_cloudtrail,
     LogFormat.CLOUDWATCH_EXPORT: _parse_cloudwatch,
 }

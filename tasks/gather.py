@@ -83,7 +83,9 @@ MAX_WHOLE_OBJECT_BYTES = 256 * 1024 * 1024
 #: Below this many stored bytes, starting worker processes (~1 s) costs more than it saves.
 PROCESS_POOL_MIN_BYTES = 8 * 1024 * 1024
 #: Formats whose parser is Python line by line: parsed in worker processes (see _ParsePools).
-GIL_BOUND_FORMATS = frozenset({LogFormat.TEXT, LogFormat.ALB, LogFormat.CLOUDWATCH_EXPORT})
+GIL_BOUND_FORMATS = frozenset(
+    {LogFormat.TEXT, LogFormat.ALB, LogFormat.CLOUDWATCH_EXPORT, LogFormat.VPC_FLOW}
+)
 ROW_GROUP_ROWS = 256 * 1024
 
 PARQUET_NAME = "logs.parquet"

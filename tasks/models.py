@@ -42,6 +42,7 @@ class LogFormat(StrEnum):
     ALB = "alb"
     CLOUDTRAIL = "cloudtrail"
     CLOUDWATCH_EXPORT = "cloudwatch-export"
+    VPC_FLOW = "vpc-flow"
 
 
 class TimeWindow(BaseModel):
