@@ -259,6 +259,19 @@ def _signals(view: WindowedFrame, grid: _Grid, ref: _Reference) -> _Signals:
     )
 
 
+def _onset_at_first_line(
+    view: WindowedFrame, s: int, rows: np.ndarray, minute_at: int, method: str
+) -> Onset:
+    """Timed at the first offending line: more precise than the minute it falls in."""
+    at = int(view.ts[rows[0]]) if rows.size else minute_at
+    return Onset(
+        service=view.service_names[s],
+        at=from_us(at),
+        method=method,
+        evidence_ids=view.evidence(rows),
+    )
+
+
 def _error_onset(view: WindowedFrame, grid: _Grid, ref: _Reference, sig: _Signals, s: int) -> Onset:
     m = int(sig.errors[s])
     rows = _first_rows(view, grid, s, m, view.is_error[grid.rows])
@@ -269,13 +282,7 @@ def _error_onset(view: WindowedFrame, grid: _Grid, ref: _Reference, sig: _Signal
         f"{sig.error_bound[s]:.0f}); {int(grid.errors[s, m])} error lines in the minute from "
         f"{_hhmm(minute_at)}"
     )
-    at = int(view.ts[rows[0]]) if rows.size else minute_at
-    return Onset(
-        service=view.service_names[s],
-        at=from_us(at),
-        method=method,
-        evidence_ids=view.evidence(rows),
-    )
+    return _onset_at_first_line(view, s, rows, minute_at, method)
 
 
 def _latency_onset(
@@ -289,13 +296,7 @@ def _latency_onset(
         f"at least {SLOW_SHARE:.0%} of requests were slower than the baseline p95 "
         f"({ref.p95[s]:.0f} ms), against 5% normally; minute from {_hhmm(minute_at)}"
     )
-    at = int(view.ts[rows[0]]) if rows.size else minute_at
-    return Onset(
-        service=view.service_names[s],
-        at=from_us(at),
-        method=method,
-        evidence_ids=view.evidence(rows),
-    )
+    return _onset_at_first_line(view, s, rows, minute_at, method)
 
 
 def _volume_onset(
