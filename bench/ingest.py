@@ -60,8 +60,9 @@ def cpu_seconds() -> float:
 def dataset(data: Path, scale: float) -> dict:
     """Generate once and reuse: the figures compare engines, not the generator."""
     meta_path = data / "meta.json"
-    if meta_path.exists() and json.loads(meta_path.read_text())["scale"] == scale:
-        return json.loads(meta_path.read_text())
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
+    if meta and meta["scale"] == scale:
+        return meta
     from tasks.generator import LocalSink, generate_incident
 
     shutil.rmtree(data / "logs", ignore_errors=True)
@@ -178,9 +179,9 @@ class MotoServer:
     """moto's S3 server in a process of its own, so that its CPU and memory are not ours."""
 
     def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        from tasks.embedded_s3 import free_port
+
+        self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],

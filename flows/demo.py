@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import boto3
 from pydantic import BaseModel
 
 from flows.postmortem import incident_postmortem
+from tasks.embedded_s3 import embedded_s3
 from tasks.generator import GroundTruth, S3Sink, generate_incident, write_outputs
 from tasks.models import DraftResult
 
@@ -29,12 +28,6 @@ class DemoOutcome(BaseModel):
     @property
     def top_suspect_correct(self) -> bool:
         return self.draft.top_suspect == self.truth.root_cause_service
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _use_demo_credentials(endpoint: str) -> None:
@@ -56,16 +49,7 @@ def run_demo(
     progress: bool = False,
     log: Callable[[str], None] = print,
 ) -> DemoOutcome:
-    from moto.server import ThreadedMotoServer
-
-    # moto's server logs every request; the demo's user wants the draft, not 600 GET lines.
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
+    with embedded_s3() as endpoint:
         _use_demo_credentials(endpoint)
         client = boto3.client("s3", endpoint_url=endpoint)
         client.create_bucket(Bucket=DEMO_BUCKET)
@@ -82,8 +66,6 @@ def run_demo(
         write_outputs(spec, truth, inputs)
         log(f"Incident spec: {inputs / 'incident.yaml'}; running the flow...")
         draft = incident_postmortem(spec, out=Path(out), progress=progress)
-    finally:
-        server.stop()
     return DemoOutcome(
         scenario=scenario,
         seed=seed,

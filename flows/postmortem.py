@@ -6,11 +6,10 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from tasks.baseline import build_findings
+from tasks.baseline import findings_from_parquet
 from tasks.gather import gather_logs
 from tasks.models import (
     DraftResult,
@@ -23,7 +22,9 @@ from tasks.models import (
 from tasks.output import incident_dir, write_model_json
 from tasks.render import render_draft, write_draft
 from tasks.settings import get_settings
-from tasks.windows import candidate_windows, drop_empty_baselines
+from tasks.windows import candidate_windows
+
+FINDINGS_FILE = "findings.json"
 
 
 def artifact_key(kind: str, incident_id: str) -> str:
@@ -51,11 +52,8 @@ def gather_stage(
 def baseline_stage(
     spec: IncidentSpec, windows: WindowSet, gathered: GatherResult, out_dir: Path
 ) -> Findings:
-    frame = pq.read_table(gathered.parquet_path).to_pandas()
-    used, warnings = drop_empty_baselines(windows, frame)
-    findings = build_findings(frame, used, incident_id=spec.id, settings=get_settings())
-    findings.warnings.extend(warnings)
-    write_model_json(findings, out_dir / "findings.json")
+    findings = findings_from_parquet(gathered.parquet_path, windows, spec.id, get_settings())
+    write_model_json(findings, out_dir / FINDINGS_FILE)
     return findings
 
 
@@ -87,7 +85,7 @@ def incident_postmortem(
         incident_id=spec.id,
         out_dir=out_dir,
         draft_path=draft_path,
-        findings_path=out_dir / "findings.json",
+        findings_path=out_dir / FINDINGS_FILE,
         manifest_path=gathered.manifest_path,
         parquet_path=gathered.parquet_path,
         stats=gathered.manifest.stats,

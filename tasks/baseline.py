@@ -26,11 +26,13 @@ by half (`ERROR_RATE_MIN_RATIO`). Only increases are tested: an incident is abou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from scipy.special import betainc
 from scipy.stats import false_discovery_control
 
@@ -44,6 +46,7 @@ from tasks.windows import (
     LEVEL_NAMES,
     UNKNOWN_SERVICE,
     WindowedFrame,
+    drop_empty_baselines,
     window_view,
 )
 
@@ -63,16 +66,6 @@ class PatternCodes:
     codes: np.ndarray
     ids: list[str]
     templates: list[str]
-
-
-@dataclass
-class Comparison:
-    services: list[ServiceStats]
-    patterns: list[PatternFinding]
-    warnings: list[str]
-    total_incident_lines: int
-    total_baseline_lines: int
-    pattern_codes: PatternCodes
 
 
 # --------------------------------------------------------------------------------------------
@@ -523,15 +516,25 @@ def data_warnings(
     return warnings
 
 
-def _compare(view: WindowedFrame, settings: Settings) -> Comparison:
+def _compare(
+    view: WindowedFrame, settings: Settings, incident_id: str
+) -> tuple[Findings, PatternCodes]:
+    """The comparison part of the findings, and each row's pattern code for the later steps."""
     traffic = view.traffic
     total_incident = int(np.count_nonzero(traffic & (view.window == 0)))
     total_baseline = int(np.count_nonzero(traffic & (view.window > 0)))
     services = compare_services(view, settings)
     codes = mine_view_patterns(view)
-    patterns = compare_patterns(view, codes, settings)
-    warnings = data_warnings(view, services, total_incident, total_baseline, settings)
-    return Comparison(services, patterns, warnings, total_incident, total_baseline, codes)
+    findings = Findings(
+        incident_id=incident_id,
+        windows=view.windows,
+        total_incident_lines=total_incident,
+        total_baseline_lines=total_baseline,
+        services=services,
+        patterns=compare_patterns(view, codes, settings),
+        warnings=data_warnings(view, services, total_incident, total_baseline, settings),
+    )
+    return findings, codes
 
 
 def compare_windows(
@@ -541,17 +544,8 @@ def compare_windows(
     incident_id: str = "",
 ) -> Findings:
     """The window comparison alone: service table, patterns and data warnings."""
-    settings = settings or get_settings()
-    comparison = _compare(window_view(frame, windows), settings)
-    return Findings(
-        incident_id=incident_id,
-        windows=windows,
-        total_incident_lines=comparison.total_incident_lines,
-        total_baseline_lines=comparison.total_baseline_lines,
-        services=comparison.services,
-        patterns=comparison.patterns,
-        warnings=comparison.warnings,
-    )
+    findings, _ = _compare(window_view(frame, windows), settings or get_settings(), incident_id)
+    return findings
 
 
 def build_findings(
@@ -561,29 +555,34 @@ def build_findings(
     settings: Settings | None = None,
 ) -> Findings:
     """Everything the baseline stage knows: comparison, changes, onsets, suspects, timeline."""
-    settings = settings or get_settings()
     view = window_view(frame, windows)
-    comparison = _compare(view, settings)
-    codes = comparison.pattern_codes
+    findings, codes = _compare(view, settings or get_settings(), incident_id)
     change_events = changes_mod.detect_changes(view, (codes.codes, codes.templates))
     onsets, onset_warnings, suspects = [], [], []
     # With no incident lines there is nothing to date or rank: every service merely "went quiet".
-    if comparison.total_incident_lines:
+    if findings.total_incident_lines:
         onsets, onset_warnings = onset_mod.detect_onsets(view)
         suspects = suspects_mod.rank_suspects(
-            view, comparison.services, comparison.patterns, onsets, change_events
+            view, findings.services, findings.patterns, onsets, change_events
         )
-    timeline = onset_mod.build_timeline(view, onsets, change_events, comparison.patterns)
-    return Findings(
-        incident_id=incident_id,
-        windows=windows,
-        total_incident_lines=comparison.total_incident_lines,
-        total_baseline_lines=comparison.total_baseline_lines,
-        services=comparison.services,
-        patterns=comparison.patterns,
-        onsets=onsets,
-        suspects=suspects,
-        changes=change_events,
-        timeline=timeline,
-        warnings=comparison.warnings + onset_warnings,
+    return findings.model_copy(
+        update={
+            "onsets": onsets,
+            "suspects": suspects,
+            "changes": change_events,
+            "timeline": onset_mod.build_timeline(view, onsets, change_events, findings.patterns),
+            "warnings": findings.warnings + onset_warnings,
+        }
     )
+
+
+def findings_from_parquet(
+    parquet_path: Path, windows: WindowSet, incident_id: str, settings: Settings | None = None
+) -> Findings:
+    """The baseline stage on gather's output: baselines with no data are left out, and said so."""
+    # Arrow straight from Parquet: the view reads columns as Arrow, so pandas would be a detour.
+    frame = pq.read_table(parquet_path)
+    used, warnings = drop_empty_baselines(windows, frame)
+    findings = build_findings(frame, used, incident_id=incident_id, settings=settings)
+    findings.warnings.extend(warnings)
+    return findings

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import orjson
@@ -26,12 +26,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.models import ChangeEvent
+from tasks.models import ChangeEvent, ChangeKind
 from tasks.windows import CONTEXT_BEFORE, UNKNOWN_SERVICE, WindowedFrame, from_us, to_us
-
-Kind = Literal[
-    "deploy", "config", "iam", "network", "database", "scaling", "restart", "version", "other"
-]
 
 CLUSTER_GAP_US = 5 * 60_000_000  # markers further apart than this are separate events
 NEW_INSTANCE_GRACE_US = 5 * 60_000_000  # an instance first seen this long after its service is new
@@ -39,7 +35,7 @@ MIN_LINES_PER_MINUTE_FOR_INSTANCES = 1.0  # quieter services make every pod look
 EVIDENCE = 3
 
 # (eventSource prefix, eventName pattern, kind); the first match wins.
-_CLOUDTRAIL_RULES: list[tuple[str, re.Pattern[str], Kind]] = [
+_CLOUDTRAIL_RULES: list[tuple[str, re.Pattern[str], ChangeKind]] = [
     (src, re.compile(pattern), kind)
     for src, pattern, kind in [
         (
@@ -167,7 +163,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 
 # (kind, loose regex every match also matches, exact regex): "Starting payments version
 # 1.4.2", "Received SIGTERM". The loose one uses only words that pattern mining keeps.
-_MARKERS: list[tuple[Kind, str, str]] = [
+_MARKERS: list[tuple[ChangeKind, str, str]] = [
     ("deploy", r"(?i)start", r"(?i)\bstart(ing|ed)\b.*(\bversion\b|\bv\d+\.\d+)"),
     (
         "restart",
@@ -260,7 +256,7 @@ def _touched_service(params: dict[str, Any], services: list[str]) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def classify_event(event_source: str, event_name: str, params: dict[str, Any]) -> Kind | None:
+def classify_event(event_source: str, event_name: str, params: dict[str, Any]) -> ChangeKind | None:
     """The kind of change a CloudTrail write event makes, or None for calls we do not track."""
     prefix = event_source.split(".", 1)[0]
     for source, pattern, kind in _CLOUDTRAIL_RULES:
@@ -524,7 +520,7 @@ def _was_running(
 
 
 def _marker_event(
-    view: WindowedFrame, kind: Kind, group: np.ndarray, spans: pd.DataFrame | None
+    view: WindowedFrame, kind: ChangeKind, group: np.ndarray, spans: pd.DataFrame | None
 ) -> ChangeEvent:
     service = int(view.service[group[0]])
     name = view.service_names[service]

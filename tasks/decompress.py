@@ -43,6 +43,8 @@ READ_BYTES = 1024 * 1024
 
 #: How much decompressed data format sniffing looks at.
 SNIFF_BYTES = 64 * 1024
+# Whole-object formats (CloudTrail) are read in one piece; real files are a few MB at most.
+MAX_WHOLE_OBJECT_BYTES = 256 * 1024 * 1024
 
 TOO_LONG = "line_too_long"
 

@@ -1060,9 +1060,9 @@ def _json_parser(rows: RowsFn, nested_paths: Sequence[KeyPath]) -> ParseFn:
     refuses. A few bad lines cost a few pieces this way, not the whole block."""
 
     def parse(data: bytes, first_line: int, ctx: ParseContext) -> tuple[pa.Table, RejectTally]:
-        got = _fast_json_table(data, first_line)
-        if got is not None:
-            return _rows_from_reads([got], rows, ctx)
+        fast = _json_fast(data, first_line, ctx, rows)
+        if fast is not None:
+            return fast
         parts = []
         run: list[_Read] = []
         for start, piece in _cut(data, first_line, _PIECE_BYTES):
@@ -1380,8 +1380,7 @@ def workload_name(pod: str) -> str:
 
 
 def _first_text(fields: _FieldSet, path: KeyPath) -> pa.Array | None:
-    found = [_text_from_any(v) for _, v in fields.candidates(path)]
-    return pc.coalesce(*found) if len(found) > 1 else (found[0] if found else None)
+    return _coalesce(*[_text_from_any(v) for _, v in fields.candidates(path)])
 
 
 def _coalesce(*arrays: pa.Array | None) -> pa.Array | None:
@@ -2161,8 +2160,12 @@ def _parse_vpc_flow(
         if parts and not parts[0].isdigit() and "start" in parts:
             fields = parts  # the header line of an S3 flow-log file: names, not a record
             continue
-        record = _vpc_record(dict(zip(fields, parts, strict=False)), ctx)
-        if record is None or len(parts) != len(fields):
+        record = (
+            _vpc_record(dict(zip(fields, parts, strict=True)), ctx)
+            if len(parts) == len(fields)
+            else None
+        )
+        if record is None:
             tally.add(number, "bad_fields", line)
             continue
         raws[number] = line

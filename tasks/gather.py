@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tasks.decompress import (
+    MAX_WHOLE_OBJECT_BYTES,
     SNIFF_BYTES,
     CorruptStream,
     TooLarge,
@@ -73,13 +74,12 @@ from tasks.models import (
     TimeWindow,
     object_id,
 )
+from tasks.output import write_model_json
 from tasks.settings import Settings
 from tasks.storage import ObjectInfo, SourceError, StorageError, Store, open_store, s3_client
 
 logger = logging.getLogger(__name__)
 
-#: Whole-document formats (CloudTrail) are parsed in one piece; real files are a few MiB.
-MAX_WHOLE_OBJECT_BYTES = 256 * 1024 * 1024
 #: Below this many stored bytes, starting worker processes (~1 s) costs more than it saves.
 PROCESS_POOL_MIN_BYTES = 8 * 1024 * 1024
 #: Formats whose parser is Python line by line: parsed in worker processes (see _ParsePools).
@@ -336,8 +336,10 @@ class _Pipeline:
             outcome.failure = (
                 f"{exc} ({item.record.uri}); the rows parsed before the damage are kept."
             )
-        except (StorageError, TooLarge) as exc:
-            outcome.failure = str(exc) if isinstance(exc, StorageError) else f"{exc}."
+        except StorageError as exc:
+            outcome.failure = str(exc)
+        except TooLarge as exc:
+            outcome.failure = f"{exc} ({item.record.uri})."
         except Exception as exc:
             logger.exception("reading %s failed", item.record.uri)
             outcome.failure = f"Unexpected error reading {item.record.uri}: {exc!r}."
@@ -668,8 +670,5 @@ def gather_logs(
         objects=records,
         errors=errors,
     )
-    manifest_path = evidence / MANIFEST_NAME
-    partial = manifest_path.with_name(MANIFEST_NAME + ".partial")
-    partial.write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
-    os.replace(partial, manifest_path)
+    manifest_path = write_model_json(manifest, evidence / MANIFEST_NAME)
     return GatherResult(manifest=manifest, parquet_path=writer.path, manifest_path=manifest_path)

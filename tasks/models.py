@@ -397,11 +397,14 @@ class Onset(BaseModel):
     evidence_ids: list[str] = Field(default_factory=list)
 
 
+ChangeKind = Literal[
+    "deploy", "config", "iam", "network", "database", "scaling", "restart", "version", "other"
+]
+
+
 class ChangeEvent(BaseModel):
     at: datetime
-    kind: Literal[
-        "deploy", "config", "iam", "network", "database", "scaling", "restart", "version", "other"
-    ]
+    kind: ChangeKind
     service: str | None = None
     actor: str | None = None
     summary: str
@@ -420,7 +423,7 @@ class Suspect(BaseModel):
 class TimelineEntry(BaseModel):
     at: datetime
     service: str | None = None
-    kind: Literal["change", "onset", "first_error", "new_pattern", "peak", "window"]
+    kind: Literal["change", "onset", "new_pattern", "peak", "window"]
     text: str
     evidence_ids: list[str] = Field(default_factory=list)
 

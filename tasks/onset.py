@@ -25,7 +25,6 @@ first offending line in that minute (for volume, the minute's start); the earlie
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 from scipy.stats import binom, nbinom, poisson
@@ -353,7 +352,7 @@ def detect_onsets(view: WindowedFrame) -> tuple[list[Onset], list[str]]:
 # Timeline
 # --------------------------------------------------------------------------------------------
 
-_KIND_ORDER = {"window": 0, "change": 1, "onset": 2, "first_error": 3, "new_pattern": 4, "peak": 5}
+_KIND_ORDER = {"window": 0, "change": 1, "onset": 2, "new_pattern": 3, "peak": 4}
 MAX_NEW_PATTERN_ENTRIES = 10
 
 
@@ -438,7 +437,3 @@ def build_timeline(
         entries.append(peak)
     entries.sort(key=lambda e: (e.at, _KIND_ORDER[e.kind], e.service or "", e.text))
     return entries
-
-
-def first_time(onsets: list[Onset]) -> datetime | None:
-    return min((o.at for o in onsets), default=None)

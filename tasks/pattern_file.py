@@ -6,13 +6,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tasks.decompress import iter_line_blocks, open_decompressed, peek, read_whole
+from tasks.decompress import (
+    MAX_WHOLE_OBJECT_BYTES,
+    SNIFF_BYTES,
+    iter_line_blocks,
+    open_decompressed,
+    peek,
+    read_whole,
+)
 from tasks.formats import ParseContext, needs_whole_object, parse_block, sniff_format
 from tasks.models import LogFormat
 from tasks.patterns import mine_patterns
 from tasks.settings import get_settings
-
-_SNIFF_BYTES = 64 * 1024
 
 
 def file_messages(path: Path, fmt: LogFormat) -> list[str | None]:
@@ -27,11 +32,11 @@ def file_messages(path: Path, fmt: LogFormat) -> list[str | None]:
     )
     with path.open("rb") as raw:
         _, stream = open_decompressed(raw)
-        head, stream = peek(stream, _SNIFF_BYTES)
+        head, stream = peek(stream, SNIFF_BYTES)
         if fmt is LogFormat.AUTO:
             fmt = sniff_format(path.name, head)
         if needs_whole_object(fmt):
-            table, _ = parse_block(fmt, read_whole(stream, 1 << 30), 1, ctx)
+            table, _ = parse_block(fmt, read_whole(stream, MAX_WHOLE_OBJECT_BYTES), 1, ctx)
             return table.column("message").to_pylist()
         messages: list[str | None] = []
         for block in iter_line_blocks(stream, max_line_bytes=settings.max_line_bytes):

@@ -125,8 +125,6 @@ class StoredBytes(io.RawIOBase):
         whole = size is None or size < 0
         try:
             data = self._body.read() if whole else self._body.read(size)
-        except StorageError:
-            raise
         except (BotoCoreError, OSError, ValueError) as exc:
             raise self._describe(exc) from exc
         if whole or (not data and size):
@@ -287,9 +285,8 @@ class S3Store(Store):
 
     # Errors -------------------------------------------------------------------------------
 
-    def _where(self, prefix: str | None = None) -> str:
-        shown = self.uri(self.source.prefix if prefix is None else prefix)
-        return f"source '{self.source.name}', {shown}"
+    def _where(self, prefix: str) -> str:
+        return f"source '{self.source.name}', {self.uri(prefix)}"
 
     def _unreachable(self, where: str) -> str:
         endpoint = self._client.meta.endpoint_url
@@ -364,10 +361,8 @@ def _error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or "")
-        if not code or code.isdigit():
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            code = code or str(status or "")
-        return code
+        # HEAD-style errors carry no body, so no code: the HTTP status is all there is.
+        return code or str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or "")
     return ""
 
 

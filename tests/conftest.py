@@ -7,13 +7,14 @@ one `prefect_test_harness` per session, started only by tests that ask for `pref
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
+
+from tasks.embedded_s3 import embedded_s3
 
 DATA = Path(__file__).parent / "data"
 
@@ -28,31 +29,19 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.pop("ANTHROPIC_API_KEY", None)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """moto's S3 server on a free loopback port, for the whole session."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
     previous = os.environ.get("AWS_ENDPOINT_URL_S3")
-    os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
-    try:
-        yield endpoint
-    finally:
-        server.stop()
-        if previous is None:
-            os.environ.pop("AWS_ENDPOINT_URL_S3", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL_S3"] = previous
+    with embedded_s3() as endpoint:
+        os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
+        try:
+            yield endpoint
+        finally:
+            if previous is None:
+                os.environ.pop("AWS_ENDPOINT_URL_S3", None)
+            else:
+                os.environ["AWS_ENDPOINT_URL_S3"] = previous
 
 
 @pytest.fixture()

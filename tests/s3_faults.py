@@ -20,7 +20,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 
@@ -34,13 +34,12 @@ class S3Error:
 ACCESS_DENIED = S3Error(403, "AccessDenied", "Access Denied")
 SLOW_DOWN = S3Error(503, "SlowDown", "Please reduce your request rate.")
 NO_SUCH_KEY = S3Error(404, "NoSuchKey", "The specified key does not exist.")
-NO_SUCH_BUCKET = S3Error(404, "NoSuchBucket", "The specified bucket does not exist")
 
 
 @dataclass
 class Rule:
     op: str  # "list" (GET on the bucket), "get", "head", "put", or "*"
-    key: str  # glob over the key; "*" for any (ignored for "list")
+    key: str  # glob over the key ("list": over the listed prefix); "*" for any
     error: S3Error
     times: int | None  # None: every time
     hits: int = 0
@@ -57,7 +56,7 @@ class Rule:
 class S3FaultProxy:
     upstream: str
     rules: list[Rule] = field(default_factory=list)
-    requests: list[tuple[str, str, int]] = field(default_factory=list)  # (op, key, status)
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (op, key or listed prefix)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.upstream)
@@ -89,16 +88,15 @@ class S3FaultProxy:
 
     def count(self, op: str, key: str = "*") -> int:
         with self._lock:
-            return sum(1 for o, k, _ in self.requests if o == op and fnmatch.fnmatchcase(k, key))
+            return sum(1 for o, k in self.requests if o == op and fnmatch.fnmatchcase(k, key))
 
     def _decide(self, op: str, key: str) -> S3Error | None:
         with self._lock:
+            self.requests.append((op, key))
             for rule in self.rules:
                 if rule.matches(op, key):
                     rule.hits += 1
-                    self.requests.append((op, key, rule.error.status))
                     return rule.error
-            self.requests.append((op, key, 0))
         return None
 
     def start(self) -> S3FaultProxy:
@@ -116,13 +114,15 @@ class S3FaultProxy:
         self.stop()
 
 
-def _operation(method: str, path: str) -> tuple[str, str, str]:
-    """(op, bucket, key) for a path-style S3 request."""
+def _operation(method: str, path: str, query: str) -> tuple[str, str, str]:
+    """(op, bucket, key) for a path-style S3 request; a listing's key is its prefix."""
     parts = unquote(path).lstrip("/").split("/", 1)
     bucket = parts[0]
     key = parts[1] if len(parts) == 2 else ""
     if not key:
-        return ("list" if method == "GET" else method.lower()), bucket, key
+        if method == "GET":
+            return "list", bucket, parse_qs(query).get("prefix", [""])[0]
+        return method.lower(), bucket, key
     return method.lower(), bucket, key
 
 
@@ -135,7 +135,7 @@ def _handler_for(proxy: S3FaultProxy) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self) -> None:
             split = urlsplit(self.path)
-            op, bucket, key = _operation(self.command, split.path)
+            op, bucket, key = _operation(self.command, split.path, split.query)
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             error = proxy._decide(op, key)

@@ -227,6 +227,8 @@ CLOUDTRAIL_CASES = [
         "network",
         "inventory",
     ),
+    # A CI push of a new image, often the only CloudTrail trace of a Kubernetes rollout.
+    ("ecr.amazonaws.com", "PutImage", {"repositoryName": "checkout"}, "deploy", "checkout"),
 ]
 
 
@@ -438,11 +440,3 @@ def test_routine_churn_without_a_service_collapses_into_one_event() -> None:
     assert collapsed.summary == "EC2 TerminateInstances ×6, 12:00–12:35"
     assert collapsed.evidence_ids == ["oabc:0", "oabc:1", "oabc:2"]
     assert deploy in out
-
-
-def test_ecr_image_push_is_a_deploy_of_the_repository_service() -> None:
-    from tasks.changes import classify_event
-
-    assert (
-        classify_event("ecr.amazonaws.com", "PutImage", {"repositoryName": "checkout"}) == "deploy"
-    )

@@ -814,7 +814,10 @@ def test_every_format_returns_the_parsed_schema_with_utc_timestamps():
         LogFormat.ALB: (AWS / "alb-access-log-examples.log").read_bytes(),
         LogFormat.CLOUDTRAIL: (AWS / "cloudtrail-examples.json").read_bytes(),
         LogFormat.CLOUDWATCH_EXPORT: b"2026-01-05T10:00:00.000Z x",
+        LogFormat.VPC_FLOW: (AWS / "vpc-flow-log-examples.log").read_bytes(),
     }
+    # A new format must bring a sample here.
+    assert set(samples) == set(LogFormat) - {LogFormat.AUTO}
     for fmt, data in samples.items():
         table, _ = parse_block(fmt, data + b"\n", 1, ctx())
         assert table.schema == PARSED_SCHEMA, fmt

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
-from tasks.baseline import build_findings
+from tasks.baseline import findings_from_parquet
 from tasks.gather import gather_logs
 from tasks.generator import SCENARIOS, GroundTruth, LocalSink, generate_incident
 from tasks.models import Findings, IncidentSpec
 from tasks.settings import load_settings
-from tasks.windows import candidate_windows, drop_empty_baselines
+from tasks.windows import candidate_windows
 
 pytestmark = pytest.mark.slow
 
@@ -53,9 +52,7 @@ def draft_findings(tmp_path: Path, scenario: str, seed: int) -> Drafted:
         incident_id=spec.id,
         settings=settings,
     )
-    frame = pq.read_table(gathered.parquet_path).to_pandas()
-    used, _ = drop_empty_baselines(windows, frame)
-    return spec, truth, build_findings(frame, used, incident_id=spec.id, settings=settings)
+    return spec, truth, findings_from_parquet(gathered.parquet_path, windows, spec.id, settings)
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tasks.embedded_s3 import free_port
 from tasks.models import Source
 from tasks.settings import Settings
 from tasks.storage import (
@@ -23,7 +24,6 @@ from tasks.storage import (
     open_store,
     s3_client,
 )
-from tests.conftest import free_port
 from tests.s3_faults import ACCESS_DENIED, NO_SUCH_KEY, SLOW_DOWN, S3FaultProxy
 
 KEYS = [
@@ -82,9 +82,9 @@ def test_walk_and_flat_listing_agree_and_the_walk_skips_folders(
     proxy.clear()
     not_the_23rd = sorted(o.key for o in store.list(lambda prefix: not prefix.endswith("/23/")))
     assert not_the_23rd == sorted(k for k in KEYS if "/23/" not in k)
-    # The day folder 2026/01/23/ was never listed.
-    assert proxy.count("list") > 0
-    assert all("/23/" not in k for k in not_the_23rd)
+    # The walk listed the day folders beside 2026/01/23/, never inside it.
+    assert proxy.count("list", "logs/app/2026/01/24/") > 0
+    assert proxy.count("list", "*/23/*") == 0
 
 
 def test_objects_carry_size_etag_and_time(filled: str, moto_endpoint: str) -> None:
@@ -214,12 +214,13 @@ def test_unreachable_endpoint() -> None:
     assert time.monotonic() - started < 10
 
 
-def test_many_plain_folders_are_listed_flat(tmp_path: Path) -> None:
+def test_many_plain_folders_are_listed_flat(s3, bucket: str, proxy: S3FaultProxy) -> None:
     streams = [f"export/task/stream-{i:03d}/000000.gz" for i in range(70)]
     for key in [*streams, "export/2026/01/23/old.gz", "export/2026/01/24/new.gz"]:
-        path = tmp_path / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x\n")
-    store = open_store(Source(name="cw", uri=str(tmp_path)), Settings())
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x\n")
+    store = s3_store(bucket, proxy.endpoint, prefix="export/")
     listed = sorted(o.key for o in store.list(lambda prefix: not prefix.endswith("/23/")))
     assert listed == sorted([*streams, "export/2026/01/24/new.gz"])
+    # Seventy undated folders are listed in one sweep of export/task/, not one request each.
+    assert proxy.count("list", "export/task/stream-*") == 0
+    assert proxy.count("list", "export/task/") >= 1
