@@ -393,6 +393,7 @@ class PatternFinding(BaseModel):
 class Onset(BaseModel):
     service: str
     at: datetime
+    signal: Literal["errors", "latency", "log volume"] = "errors"  # what deviated first
     method: str  # how it was found, in words a reviewer understands
     evidence_ids: list[str] = Field(default_factory=list)
 

@@ -49,14 +49,6 @@ SIGNAL_LATENCY = "latency"
 SIGNAL_VOLUME = "log volume"
 
 
-def onset_signal(onset: Onset) -> str:
-    """Which signal an onset came from: the method text starts with it."""
-    for signal in (SIGNAL_ERRORS, SIGNAL_LATENCY, SIGNAL_VOLUME):
-        if onset.method.startswith(signal):
-            return signal
-    return SIGNAL_ERRORS
-
-
 @dataclass
 class _Grid:
     """Per-service, per-minute counts from the lead-in to the end of the incident window."""
@@ -259,13 +251,14 @@ def _signals(view: WindowedFrame, grid: _Grid, ref: _Reference) -> _Signals:
 
 
 def _onset_at_first_line(
-    view: WindowedFrame, s: int, rows: np.ndarray, minute_at: int, method: str
+    view: WindowedFrame, s: int, rows: np.ndarray, minute_at: int, signal: str, method: str
 ) -> Onset:
     """Timed at the first offending line: more precise than the minute it falls in."""
     at = int(view.ts[rows[0]]) if rows.size else minute_at
     return Onset(
         service=view.service_names[s],
         at=from_us(at),
+        signal=signal,
         method=method,
         evidence_ids=view.evidence(rows),
     )
@@ -281,7 +274,7 @@ def _error_onset(view: WindowedFrame, grid: _Grid, ref: _Reference, sig: _Signal
         f"{sig.error_bound[s]:.0f}); {int(grid.errors[s, m])} error lines in the minute from "
         f"{_hhmm(minute_at)}"
     )
-    return _onset_at_first_line(view, s, rows, minute_at, method)
+    return _onset_at_first_line(view, s, rows, minute_at, SIGNAL_ERRORS, method)
 
 
 def _latency_onset(
@@ -295,7 +288,7 @@ def _latency_onset(
         f"at least {SLOW_SHARE:.0%} of requests were slower than the baseline p95 "
         f"({ref.p95[s]:.0f} ms), against 5% normally; minute from {_hhmm(minute_at)}"
     )
-    return _onset_at_first_line(view, s, rows, minute_at, method)
+    return _onset_at_first_line(view, s, rows, minute_at, SIGNAL_LATENCY, method)
 
 
 def _volume_onset(
@@ -314,6 +307,7 @@ def _volume_onset(
     return Onset(
         service=view.service_names[s],
         at=from_us(minute_at),
+        signal=SIGNAL_VOLUME,
         method=method,
         evidence_ids=view.evidence(before),
     )
@@ -426,7 +420,7 @@ def build_timeline(
             at=o.at,
             service=o.service,
             kind="onset",
-            text=f"{o.service}: {onset_signal(o)} started to deviate",
+            text=f"{o.service}: {o.signal} started to deviate",
             evidence_ids=o.evidence_ids[:EVIDENCE],
         )
         for o in onsets

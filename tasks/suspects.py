@@ -50,7 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.models import ChangeEvent, Onset, PatternFinding, ServiceStats, Suspect
-from tasks.onset import SIGNAL_VOLUME, onset_signal
+from tasks.onset import SIGNAL_VOLUME
 from tasks.windows import UNKNOWN_SERVICE, WindowedFrame
 
 WEIGHTS = {
@@ -287,7 +287,7 @@ def _onset_part(cand: _Candidate, onsets: list[Onset]) -> None:
     first = onsets[0].at
     lag = _minutes(cand.onset.at, first)
     cand.parts["onset"] = math.exp(-max(lag, 0.0) / ONSET_DECAY_MINUTES)
-    signal = onset_signal(cand.onset)
+    signal = cand.onset.signal
     verb = "fell" if signal == SIGNAL_VOLUME else "rose"
     when = f"{cand.onset.at:%H:%M}"
     if lag <= 0:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from tasks.baseline import build_findings
 from tasks.models import TimeWindow, WindowSet
-from tasks.onset import build_timeline, detect_onsets, onset_signal
+from tasks.onset import build_timeline, detect_onsets
 from tasks.settings import load_settings
 from tasks.windows import window_view
 from tests.synthetic import Logs
@@ -32,7 +32,7 @@ def test_a_step_in_errors_gives_the_onset_in_the_right_minute() -> None:
     onset = onsets_of(logs)["payments"]
 
     assert step <= onset.at < step + timedelta(minutes=1)
-    assert onset_signal(onset) == "errors"
+    assert onset.signal == "errors"
     assert "2 of 3 consecutive minutes" in onset.method
     assert len(onset.evidence_ids) == 3
     first = min(
@@ -75,7 +75,7 @@ def test_latency_rising_without_errors_gives_a_latency_onset() -> None:
     for row in logs.rows:
         row["latency_ms"] = row["latency_ms"] * float(logs.rng.uniform(0.8, 1.2))
     onset = onsets_of(logs)["inventory"]
-    assert onset_signal(onset) == "latency"
+    assert onset.signal == "latency"
     assert slow_from <= onset.at < slow_from + timedelta(minutes=1)
     assert onset.evidence_ids
 
@@ -87,7 +87,7 @@ def test_a_service_that_stops_logging_gets_a_volume_onset() -> None:
     logs.per_minute("checkout", 30, BEFORE.start, INCIDENT.end)
     onsets = onsets_of(logs)
     assert set(onsets) == {"payments"}
-    assert onset_signal(onsets["payments"]) == "log volume"
+    assert onsets["payments"].signal == "log volume"
     assert onsets["payments"].at == crash
 
 
