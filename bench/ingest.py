@@ -63,7 +63,7 @@ def dataset(data: Path, scale: float) -> dict:
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else None
     if meta and meta["scale"] == scale:
         return meta
-    from tasks.generator import LocalSink, generate_incident
+    from tasks.synthetic.generator import LocalSink, generate_incident
 
     shutil.rmtree(data / "logs", ignore_errors=True)
     started = time.perf_counter()
@@ -93,7 +93,7 @@ def dataset(data: Path, scale: float) -> dict:
 
 
 def everything_window():
-    from tasks.models import TimeWindow
+    from tasks.contracts import TimeWindow
 
     # Wide enough to keep every generated row: the benchmark measures reading, not pruning.
     now = datetime.now(UTC)
@@ -101,8 +101,8 @@ def everything_window():
 
 
 def run_ours(uri: str, out: Path) -> dict:
+    from tasks.contracts import LogFormat, Source
     from tasks.gather import gather_logs
-    from tasks.models import LogFormat, Source
     from tasks.settings import load_settings
 
     source = Source(name="app", uri=uri, format=LogFormat.FLUENTBIT_K8S)
@@ -179,7 +179,7 @@ class MotoServer:
     """moto's S3 server in a process of its own, so that its CPU and memory are not ours."""
 
     def __init__(self) -> None:
-        from tasks.embedded_s3 import free_port
+        from tasks.synthetic.embedded_s3 import free_port
 
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"

@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.patterns import grouping_accuracy, mine_patterns  # noqa: E402
+from tasks.baseline.patterns import grouping_accuracy, mine_patterns  # noqa: E402
 
 LOGHUB = ROOT / "tests" / "data" / "loghub-2k"
 SYSTEMS = ("Apache", "HDFS", "Hadoop", "OpenSSH", "OpenStack", "Spark", "Zookeeper")

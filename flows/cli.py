@@ -6,12 +6,16 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
-from tasks.models import DraftResult, IncidentSpec, LogFormat, SpecError
+from tasks.contracts import DraftResult, IncidentSpec, LogFormat
+from tasks.contracts.spec import describe_validation_error
+from tasks.errors import PostmortemError, SpecError
+from tasks.settings import Settings, load_settings
 
 app = typer.Typer(
     name="postmortem",
@@ -42,9 +46,17 @@ def quiet_prefect(as_json: bool) -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if not as_json else "ERROR")
 
 
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+def resolve_settings(**overrides: Any) -> Settings:
+    """The run's settings, read once here at the edge; a bad value is the user's to fix (exit 2)."""
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        fail(f"settings: {describe_validation_error(exc)}")
 
 
 def report_draft(result: DraftResult, as_json: bool) -> None:
@@ -78,20 +90,18 @@ def draft(
     as_json: JsonOption = False,
 ) -> None:
     """Gather, compare with the baseline and render a draft. Nothing is reviewed or published."""
-    from tasks.settings import get_settings
-
     try:
         spec = IncidentSpec.from_file(incident)
     except SpecError as exc:
         fail(str(exc))
-    if endpoint_url:
-        os.environ["AWS_ENDPOINT_URL_S3"] = endpoint_url
+    settings = resolve_settings(s3_endpoint_url=endpoint_url, out_dir=out)
     quiet_prefect(as_json)
     from flows.postmortem import incident_postmortem
 
-    result = incident_postmortem(
-        spec, out=out or get_settings().out_dir, progress=show_progress(as_json)
-    )
+    try:
+        result = incident_postmortem(spec, settings=settings, progress=show_progress(as_json))
+    except PostmortemError as exc:
+        fail(str(exc), exc.exit_code)
     report_draft(result, as_json)
 
 
@@ -104,7 +114,7 @@ def demo(
     as_json: JsonOption = False,
 ) -> None:
     """Seed an embedded S3 with a realistic incident, then run the flow end to end."""
-    from tasks.generator import SCENARIOS
+    from tasks.synthetic.generator import SCENARIOS
 
     if scenario not in SCENARIOS:
         fail(
@@ -114,7 +124,13 @@ def demo(
     from flows.demo import run_demo
 
     outcome = run_demo(
-        scenario, seed, out, scale=scale, progress=show_progress(as_json), log=err.print
+        scenario,
+        seed,
+        out,
+        scale=scale,
+        progress=show_progress(as_json),
+        log=err.print,
+        settings=resolve_settings(),
     )
     if as_json:
         typer.echo(outcome.model_dump_json())
@@ -138,10 +154,12 @@ def patterns(
     fmt: Annotated[LogFormat, typer.Option("--format", help="Log format.")] = LogFormat.AUTO,
 ) -> None:
     """Print the log pattern of every line as JSON: {"line", "pattern_id", "pattern"}."""
-    from tasks.pattern_file import file_pattern_records
+    from tasks.baseline.pattern_file import file_pattern_records
 
     try:
-        records = list(file_pattern_records(file, fmt))
+        records = list(
+            file_pattern_records(file, fmt, max_line_bytes=resolve_settings().max_line_bytes)
+        )
     except (OSError, ValueError) as exc:
         fail(f"{file}: {exc}")
     out = sys.stdout

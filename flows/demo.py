@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
-import boto3
 from pydantic import BaseModel
 
 from flows.postmortem import incident_postmortem
-from tasks.embedded_s3 import embedded_s3
-from tasks.generator import GroundTruth, S3Sink, generate_incident, write_outputs
-from tasks.models import DraftResult
+from tasks.contracts import DraftResult
+from tasks.gather.storage import s3_client
+from tasks.settings import Settings
+from tasks.synthetic.embedded_s3 import embedded_s3
+from tasks.synthetic.generator import GroundTruth, S3Sink, generate_incident, write_outputs
 
 DEMO_BUCKET = "demo-incident-logs"
 
@@ -30,16 +30,6 @@ class DemoOutcome(BaseModel):
         return self.draft.top_suspect == self.truth.root_cause_service
 
 
-def _use_demo_credentials(endpoint: str) -> None:
-    # The demo must never touch a real account, whatever the user's shell holds.
-    os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
-    os.environ["AWS_ACCESS_KEY_ID"] = "demo"
-    os.environ["AWS_SECRET_ACCESS_KEY"] = "demo"
-    os.environ.pop("AWS_SESSION_TOKEN", None)
-    os.environ.pop("AWS_PROFILE", None)
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
-
 def run_demo(
     scenario: str,
     seed: int,
@@ -48,10 +38,15 @@ def run_demo(
     scale: float = 1.0,
     progress: bool = False,
     log: Callable[[str], None] = print,
+    settings: Settings | None = None,
 ) -> DemoOutcome:
     with embedded_s3() as endpoint:
-        _use_demo_credentials(endpoint)
-        client = boto3.client("s3", endpoint_url=endpoint)
+        # The demo must never touch a real account, whatever the user's shell holds: every S3
+        # request goes unsigned to the embedded server, so no credentials are read at all.
+        settings = (settings or Settings()).model_copy(
+            update={"s3_endpoint_url": endpoint, "s3_unsigned": True, "out_dir": Path(out)}
+        )
+        client = s3_client(settings)
         client.create_bucket(Bucket=DEMO_BUCKET)
         log(f"Embedded S3 at {endpoint}; writing the '{scenario}' incident (seed {seed})...")
         spec, truth = generate_incident(
@@ -65,7 +60,7 @@ def run_demo(
         inputs = Path(out) / "inputs" / spec.id
         write_outputs(spec, truth, inputs)
         log(f"Incident spec: {inputs / 'incident.yaml'}; running the flow...")
-        draft = incident_postmortem(spec, out=Path(out), progress=progress)
+        draft = incident_postmortem(spec, settings=settings, progress=progress)
     return DemoOutcome(
         scenario=scenario,
         seed=seed,

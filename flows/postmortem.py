@@ -9,9 +9,10 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
+from flows.progress import RichProgress
 from tasks.baseline import findings_from_parquet
-from tasks.gather import gather_logs
-from tasks.models import (
+from tasks.baseline.frame import candidate_windows
+from tasks.contracts import (
     DraftResult,
     EvidenceManifest,
     Findings,
@@ -19,10 +20,10 @@ from tasks.models import (
     IncidentSpec,
     WindowSet,
 )
+from tasks.gather import gather_logs
 from tasks.output import incident_dir, write_model_json
 from tasks.render import render_draft, write_draft
-from tasks.settings import get_settings
-from tasks.windows import candidate_windows
+from tasks.settings import Settings, load_settings
 
 FINDINGS_FILE = "findings.json"
 
@@ -36,23 +37,32 @@ def artifact_key(kind: str, incident_id: str) -> str:
 # policy includes the run id, so a new run never reuses another run's logs.
 @task(name="gather", persist_result=True)
 def gather_stage(
-    spec: IncidentSpec, windows: WindowSet, out_dir: Path, progress: bool
+    spec: IncidentSpec,
+    windows: WindowSet,
+    out_dir: Path,
+    settings: Settings,
+    progress: bool = False,
 ) -> GatherResult:
-    return gather_logs(
-        spec.sources,
-        [windows.incident, *windows.baselines],
-        out_dir,
-        incident_id=spec.id,
-        settings=get_settings(),
-        progress=progress,
-    )
+    if not progress:
+        return gather_logs(
+            spec.sources, [windows.incident, *windows.baselines], out_dir, spec.id, settings
+        )
+    bars = RichProgress()
+    with bars.shown():
+        return gather_logs(
+            spec.sources, [windows.incident, *windows.baselines], out_dir, spec.id, settings, bars
+        )
 
 
 @task(name="baseline", persist_result=True)
 def baseline_stage(
-    spec: IncidentSpec, windows: WindowSet, gathered: GatherResult, out_dir: Path
+    spec: IncidentSpec,
+    windows: WindowSet,
+    gathered: GatherResult,
+    out_dir: Path,
+    settings: Settings,
 ) -> Findings:
-    findings = findings_from_parquet(gathered.parquet_path, windows, spec.id, get_settings())
+    findings = findings_from_parquet(gathered.parquet_path, windows, spec.id, settings)
     write_model_json(findings, out_dir / FINDINGS_FILE)
     return findings
 
@@ -68,13 +78,21 @@ def render_stage(
 
 @flow(name="incident-postmortem", flow_run_name="postmortem-{spec.id}")
 def incident_postmortem(
-    spec: IncidentSpec, out: Path = Path("postmortems"), progress: bool = False
+    spec: IncidentSpec,
+    settings: Settings | None = None,
+    out: Path | None = None,
+    progress: bool = False,
 ) -> DraftResult:
-    """Draft a postmortem for one incident: nothing is reviewed or published here."""
-    out_dir = incident_dir(out, spec.id)
+    """Draft a postmortem for one incident: nothing is reviewed or published here.
+
+    `settings` defaults to the environment and postmortem.toml, read once here; every stage
+    receives them, and findings.json records them.
+    """
+    settings = settings or load_settings()
+    out_dir = incident_dir(out or settings.out_dir, spec.id)
     windows = candidate_windows(spec)
-    gathered = gather_stage(spec, windows, out_dir, progress)
-    findings = baseline_stage(spec, windows, gathered, out_dir)
+    gathered = gather_stage(spec, windows, out_dir, settings, progress)
+    findings = baseline_stage(spec, windows, gathered, out_dir, settings)
     draft_path = render_stage(spec, findings, gathered.manifest, out_dir)
     create_markdown_artifact(
         key=artifact_key("draft", spec.id),

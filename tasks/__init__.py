@@ -1,1 +1,1 @@
-"""The stages of postmortem-flows: each module is one stage, with contracts in models.py."""
+"""The stages of postmortem-flows, one sub-package each; the contracts between them live in contracts/."""

@@ -1,7 +1,9 @@
-"""The output folder `<out>/<incident-id>/` and atomic JSON writes into it."""
+"""The output folder `<out>/<incident-id>/` and the one atomic writer every stage uses."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -13,10 +15,31 @@ def incident_dir(out_root: Path, incident_id: str) -> Path:
     return path
 
 
-def write_model_json(model: BaseModel, path: Path) -> Path:
-    """Write a stage output as indented JSON; a crash mid-write never leaves half a file."""
+def sibling_temp(path: Path) -> Path:
+    """A new, uniquely named file beside `path`, for writing before an atomic `os.replace`.
+
+    Unique, so two runs writing one incident never clobber each other's half-written file; in the
+    same folder, so the final `os.replace` is a rename within one file system.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(model.model_dump_json(indent=2), encoding="utf-8")
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_atomic(path: Path, data: str | bytes) -> Path:
+    """Write a file so that readers see the old content or the new, never half of either."""
+    path = Path(path)
+    tmp = sibling_temp(path)
+    try:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def write_model_json(model: BaseModel, path: Path) -> Path:
+    """Write a stage output as indented JSON, atomically."""
+    return write_atomic(path, model.model_dump_json(indent=2))

@@ -1,17 +1,19 @@
-"""One settings model for the whole tool.
+"""One settings model for the whole tool, resolved once per run and passed into every stage.
 
-Read from `POSTMORTEM_*` environment variables and an optional `postmortem.toml` in the working
-directory (or the file named by `POSTMORTEM_CONFIG`). Secrets are deliberately absent: AWS
-credentials come from boto3's credential chain and the Anthropic key from `ANTHROPIC_API_KEY`.
+`load_settings()` reads `POSTMORTEM_*` environment variables and an optional `postmortem.toml` in
+the working directory (or the file named by `POSTMORTEM_CONFIG`). The result is a plain pydantic
+model, so a flow takes it as a parameter (the Prefect UI shows it as a form, and the run records
+it) and no stage reads the environment itself. Secrets are deliberately absent: AWS credentials
+come from boto3's credential chain and the Anthropic key from `ANTHROPIC_API_KEY`.
 """
 
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,8 +22,10 @@ from pydantic_settings import (
 )
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POSTMORTEM_", extra="ignore")
+class Settings(BaseModel):
+    """Every knob of a run. Unknown keys are refused, so a typo in a form or a file is caught."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     # Gather
     late_delivery_margin_minutes: float = Field(
@@ -49,6 +53,13 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         None, description="Overrides AWS_ENDPOINT_URL_S3 (MinIO, moto's server)."
     )
+    s3_unsigned: bool = Field(
+        False,
+        description=(
+            "Send S3 requests unsigned: for public buckets and local test servers (the demo's "
+            "moto), so that no credentials are needed or read."
+        ),
+    )
 
     # Baseline
     min_baseline_lines: int = Field(
@@ -64,7 +75,11 @@ def _toml_path() -> Path:
     return Path(os.environ.get("POSTMORTEM_CONFIG", "postmortem.toml"))
 
 
-class _SettingsWithToml(Settings):
+class _SettingsSources(BaseSettings, Settings):
+    """Settings as read from the environment and postmortem.toml; used only by load_settings."""
+
+    model_config = SettingsConfigDict(env_prefix="POSTMORTEM_", extra="ignore")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -82,11 +97,15 @@ class _SettingsWithToml(Settings):
         )
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment and postmortem.toml, with explicit overrides on top."""
-    return _SettingsWithToml(**overrides)
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and postmortem.toml, with explicit overrides on top.
+
+    Called once, at the edge (the CLI, a deployment's entry point); stages receive the result.
+    """
+    loaded = _SettingsSources(**overrides)
+    return Settings.model_validate(loaded.model_dump())
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()
+def settings_record(settings: Settings) -> dict[str, Any]:
+    """The settings as recorded beside the findings: JSON values, nothing secret in them."""
+    return settings.model_dump(mode="json")

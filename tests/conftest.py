@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tasks.embedded_s3 import embedded_s3
+from tasks.synthetic.embedded_s3 import embedded_s3
 
 DATA = Path(__file__).parent / "data"
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from tasks.models import CANONICAL_SCHEMA
+from tasks.contracts import CANONICAL_SCHEMA
 
 
 class Logs:

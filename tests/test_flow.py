@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.postmortem import artifact_key, incident_postmortem
-from tasks.generator import S3Sink, generate_incident, write_outputs
-from tasks.models import (
+from tasks.contracts import (
     CANONICAL_SCHEMA,
     EvidenceManifest,
     Findings,
@@ -22,6 +21,7 @@ from tasks.models import (
     Source,
     TimeWindow,
 )
+from tasks.synthetic.generator import S3Sink, generate_incident, write_outputs
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 

@@ -1,0 +1,61 @@
+"""The baseline stage's entry points: comparison, changes, onsets, suspects and timeline in one `Findings`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks.baseline import changes as changes_mod
+from tasks.baseline import onset as onset_mod
+from tasks.baseline import suspects as suspects_mod
+from tasks.baseline.comparison import compare_view
+from tasks.baseline.frame import (
+    drop_empty_baselines,
+    window_view,
+)
+from tasks.contracts import Findings, WindowSet
+from tasks.settings import Settings, settings_record
+
+
+def build_findings(
+    frame: pd.DataFrame | pa.Table,
+    windows: WindowSet,
+    incident_id: str,
+    settings: Settings,
+) -> Findings:
+    """Everything the baseline stage knows: comparison, changes, onsets, suspects, timeline."""
+    view = window_view(frame, windows)
+    findings, codes = compare_view(view, settings, incident_id)
+    change_events = changes_mod.detect_changes(view, (codes.codes, codes.templates))
+    onsets, onset_warnings, suspects = [], [], []
+    # With no incident lines there is nothing to date or rank: every service merely "went quiet".
+    if findings.total_incident_lines:
+        onsets, onset_warnings = onset_mod.detect_onsets(view)
+        suspects = suspects_mod.rank_suspects(
+            view, findings.services, findings.patterns, onsets, change_events
+        )
+    return findings.model_copy(
+        update={
+            "onsets": onsets,
+            "suspects": suspects,
+            "changes": change_events,
+            "timeline": onset_mod.build_timeline(view, onsets, change_events, findings.patterns),
+            "warnings": findings.warnings + onset_warnings,
+            "settings": settings_record(settings),
+        }
+    )
+
+
+def findings_from_parquet(
+    parquet_path: Path, windows: WindowSet, incident_id: str, settings: Settings
+) -> Findings:
+    """The baseline stage on gather's output: baselines with no data are left out, and said so."""
+    # Arrow straight from Parquet: the view reads columns as Arrow, so pandas would be a detour.
+    frame = pq.read_table(parquet_path)
+    used, warnings = drop_empty_baselines(windows, frame)
+    findings = build_findings(frame, used, incident_id=incident_id, settings=settings)
+    findings.warnings.extend(warnings)
+    return findings

@@ -1,0 +1,27 @@
+"""What a command reports when it is done."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import (
+    BaseModel,
+    Field,
+)
+
+from tasks.contracts.evidence import GatherStats
+
+
+class DraftResult(BaseModel):
+    """What `postmortem draft` reports when it is done."""
+
+    incident_id: str
+    out_dir: Path
+    draft_path: Path
+    findings_path: Path
+    manifest_path: Path
+    parquet_path: Path
+    stats: GatherStats
+    errors: list[str] = Field(default_factory=list)  # sources that could not be read at all
+    warnings: list[str] = Field(default_factory=list)
+    top_suspect: str | None = None

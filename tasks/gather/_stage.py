@@ -1,0 +1,616 @@
+"""The gather stage: every source's objects in the windows -> one canonical frame + manifest.
+
+    list (walk, prune by key time) -> read (bounded pool: stored bytes, sha256)
+        -> decompress (magic bytes) -> blocks of lines -> parse (pool) -> rows in the windows
+        -> logs.parquet (written as results arrive) ; manifest.json (chain of custody)
+
+Memory stays bounded whatever the input size: readers hand blocks of about 8 MiB to the parse
+pool and at most `2 * workers + 2` blocks are in flight (a reader waits for a slot), and the
+writer flushes a row group every ~256k rows. Rows are written in the order blocks finish, so
+row order in the Parquet file carries no meaning: sort by `ts`.
+
+Parallelism. isal, hashlib, numpy and pyarrow release the GIL, so reading and inflating run on
+`download_concurrency` threads and the JSON-lines parsers on `parse_workers` threads (0 = one
+per core). Formats parsed line by line in Python (text, ALB, CloudWatch export) go to a pool
+of as many worker processes, started only when the input is big enough to repay it; workers
+get blocks of bytes and return Arrow tables already cut to the windows. The pool re-imports
+`__main__` (fork-server semantics), so entry points need an `if __name__ == "__main__"` guard.
+
+Failure policy. A source that cannot be listed adds one sentence to `manifest.errors`, and the
+others are still read. An object that cannot be read is FAILED with the reason; the others
+still count. An object whose compressed data is corrupt part-way keeps the rows parsed before
+the damage (each still leads back to its line) and is FAILED with "corrupt gzip after N bytes".
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from tasks.contracts import (
+    CANONICAL_SCHEMA,
+    PARSED_SCHEMA,
+    EvidenceManifest,
+    GatherResult,
+    GatherStats,
+    LogFormat,
+    ObjectRecord,
+    ObjectStatus,
+    RejectTally,
+    Source,
+    TimeWindow,
+    object_id,
+)
+from tasks.gather.decompress import (
+    MAX_WHOLE_OBJECT_BYTES,
+    SNIFF_BYTES,
+    CorruptStream,
+    TooLarge,
+    iter_line_blocks,
+    open_decompressed,
+    peek,
+    read_whole,
+)
+from tasks.gather.formats import (
+    ParseContext,
+    needs_whole_object,
+    parse_block,
+    service_from_key,
+    sniff_format,
+)
+from tasks.gather.layouts import (
+    Interval,
+    key_interval,
+    may_hold_window_data,
+    prefix_interval,
+    widen,
+)
+from tasks.gather.progress import NoProgress, ProgressReporter
+from tasks.gather.storage import ObjectInfo, SourceError, StorageError, Store, open_store, s3_client
+from tasks.output import sibling_temp, write_model_json
+from tasks.settings import Settings
+from tasks.workers import worker_count
+
+logger = logging.getLogger(__name__)
+
+#: Below this many stored bytes, starting worker processes (~1 s) costs more than it saves.
+PROCESS_POOL_MIN_BYTES = 8 * 1024 * 1024
+#: Formats whose parser is Python line by line: parsed in worker processes (see _ParsePools).
+GIL_BOUND_FORMATS = frozenset(
+    {LogFormat.TEXT, LogFormat.ALB, LogFormat.CLOUDWATCH_EXPORT, LogFormat.VPC_FLOW}
+)
+ROW_GROUP_ROWS = 256 * 1024
+
+PARQUET_NAME = "logs.parquet"
+MANIFEST_NAME = "manifest.json"
+
+_COLUMNS = [f.name for f in PARSED_SCHEMA]
+_DICTIONARY_COLUMNS = ["service", "instance", "level", "source", "object_key"]
+_STATISTICS_COLUMNS = [
+    "ts",
+    "service",
+    "level",
+    "status",
+    "latency_ms",
+    "line",
+    "source",
+    "object_key",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Listing and pruning
+# --------------------------------------------------------------------------------------------
+
+
+def skip_reason(key: str) -> tuple[str, str] | None:
+    """(code, sentence) for objects that are never log records, else None."""
+    if key.endswith("/"):
+        return "folder_marker", "A zero-byte folder marker, not a log object."
+    segments = key.split("/")
+    if any(s.startswith("CloudTrail-Digest") for s in segments):
+        return "cloudtrail_digest", "A CloudTrail digest file (hashes of log files), not events."
+    if any("aws-logs-write-test" in s for s in segments):
+        return "write_test", "The test object AWS writes when log delivery is set up."
+    return None
+
+
+@dataclass
+class _Listed:
+    source: Source
+    store: Store
+    info: ObjectInfo
+    interval: Interval | None
+    record: ObjectRecord
+
+
+def _list_source(
+    source: Source,
+    store: Store,
+    wide: list[Interval],
+    on_listed: Callable[[], None],
+) -> tuple[list[_Listed], str | None]:
+    def keep_folder(prefix: str) -> bool:
+        return may_hold_window_data(prefix_interval(prefix), wide)
+
+    listed: list[_Listed] = []
+    error = None
+    try:
+        for info in store.list(keep_folder):
+            interval = key_interval(info.key)
+            record = ObjectRecord(
+                object_id=object_id(source.name, info.key),
+                source=source.name,
+                key=info.key,
+                uri=store.uri(info.key),
+                size=info.size,
+                etag=info.etag,
+                last_modified=info.last_modified,
+            )
+            listed.append(_Listed(source, store, info, interval, record))
+            on_listed()
+    except SourceError as exc:
+        error = str(exc)
+    return listed, error
+
+
+def _classify(item: _Listed, wide: list[Interval], margin_minutes: float) -> str | None:
+    """Marks the record SKIPPED and returns the reason code, or None when it must be read."""
+    reason = skip_reason(item.info.key)
+    if reason is None and not may_hold_window_data(item.interval, wide):
+        span = item.interval
+        assert span is not None
+        reason = (
+            "outside_window",
+            f"The key's time ({span.start:%Y-%m-%dT%H:%M:%SZ} to {span.end:%Y-%m-%dT%H:%M:%SZ}) "
+            f"is more than {margin_minutes:g} minutes from every window.",
+        )
+    if reason is None:
+        return None
+    item.record.status = ObjectStatus.SKIPPED
+    item.record.reason = reason[1]
+    return reason[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing (runs in the parse pool: module-level and picklable)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    fmt: LogFormat
+    data: bytes
+    first_line: int
+    ctx: ParseContext
+    windows: list[tuple[datetime, datetime]]
+
+
+@dataclass
+class _Parsed:
+    table: pa.Table  # CANONICAL_SCHEMA, rows inside the windows only
+    parsed: int
+    rejected: RejectTally
+
+
+def _in_windows(ts: pa.ChunkedArray, windows: list[tuple[datetime, datetime]]) -> pa.Array:
+    mask = None
+    for start, end in windows:
+        inside = pc.and_(pc.greater_equal(ts, start), pc.less(ts, end))
+        mask = inside if mask is None else pc.or_(mask, inside)
+    if mask is None:
+        return pa.repeat(pa.scalar(False), len(ts))
+    return pc.fill_null(mask, False)
+
+
+def _parse_job(job: _Job) -> _Parsed:
+    table, rejected = parse_block(job.fmt, job.data, job.first_line, job.ctx)
+    if table.schema != PARSED_SCHEMA:
+        table = table.select(_COLUMNS).cast(PARSED_SCHEMA)
+    parsed = table.num_rows
+    inside = _in_windows(table.column("ts"), job.windows)
+    if pc.all(inside).as_py() is not True:  # usually every row is inside: skip the copy
+        table = table.filter(inside)
+    n = table.num_rows
+    columns = [
+        *table.columns,
+        pa.repeat(pa.scalar(job.ctx.source, pa.string()), n),
+        pa.repeat(pa.scalar(job.ctx.key, pa.string()), n),
+    ]
+    return _Parsed(pa.Table.from_arrays(columns, schema=CANONICAL_SCHEMA), parsed, rejected)
+
+
+def _start_method() -> str:
+    # Forking a process that runs threads (boto3, Prefect, rich) can copy held locks into the
+    # child; a fork server is forked once, cleanly, and then forks cheap workers.
+    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+
+
+class _ParsePools:
+    """Threads for vectorised parsers, worker processes for those that hold the GIL.
+
+    Measured here (8 MiB blocks): the JSON-lines parsers run on pyarrow and hold the GIL ~25%
+    of the time, so threads scale, at ~13 CPU-s per GB against ~19 with processes (pickling
+    blocks and tables both ways) and half the memory. The text, ALB and CloudWatch-export
+    parsers work line by line in Python, 13-27 MB/s per core holding the GIL 70-80% of the
+    time: on threads they would use one core whatever the machine has.
+    """
+
+    def __init__(self, workers: int, allow_processes: bool) -> None:
+        self.threads = ThreadPoolExecutor(workers, thread_name_prefix="parse")
+        self._workers = workers
+        self._allow_processes = allow_processes and workers > 1
+        self._processes: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def for_format(self, fmt: LogFormat) -> Executor:
+        if not (self._allow_processes and fmt in GIL_BOUND_FORMATS):
+            return self.threads
+        with self._lock:
+            if self._processes is None:
+                context = multiprocessing.get_context(_start_method())
+                if context.get_start_method() == "forkserver":
+                    context.set_forkserver_preload(["tasks.gather"])
+                self._processes = ProcessPoolExecutor(self._workers, mp_context=context)
+            return self._processes
+
+    def shutdown(self) -> None:
+        self.threads.shutdown(wait=True, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.shutdown(wait=True, cancel_futures=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading (runs on reader threads)
+# --------------------------------------------------------------------------------------------
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@dataclass
+class _Outcome:
+    """What a reader learned about one object, sent when it is done with it."""
+
+    index: int
+    jobs: int = 0
+    fmt: LogFormat | None = None
+    sha256: str | None = None
+    etag: str | None = None
+    bytes_read: int = 0
+    failure: str | None = None
+    rejected: RejectTally = field(default_factory=RejectTally)
+
+
+class _Pipeline:
+    def __init__(
+        self,
+        items: list[_Listed],
+        windows: list[TimeWindow],
+        settings: Settings,
+        pools: _ParsePools,
+        slots: int,
+        on_bytes: Callable[[int], None],
+    ) -> None:
+        self.items = items
+        self.windows = [(w.start, w.end) for w in windows]
+        self.latest_end = max((w.end for w in windows), default=datetime.now(UTC))
+        self.settings = settings
+        self.pools = pools
+        self.slots = threading.Semaphore(slots)
+        self.results: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.stop = threading.Event()
+        self.on_bytes = on_bytes
+
+    def _acquire_slot(self) -> None:
+        while not self.slots.acquire(timeout=0.2):
+            if self.stop.is_set():
+                raise _Cancelled
+
+    def _submit(self, index: int, job: _Job, outcome: _Outcome) -> None:
+        if self.stop.is_set():
+            raise _Cancelled
+        self._acquire_slot()
+        future = self.pools.for_format(job.fmt).submit(_parse_job, job)
+        outcome.jobs += 1
+        first = job.first_line
+        fmt = job.fmt
+        future.add_done_callback(lambda f: self.results.put(("block", (index, first, fmt, f))))
+
+    def read(self, index: int) -> None:
+        item = self.items[index]
+        outcome = _Outcome(index)
+        try:
+            self._read(item, outcome)
+        except _Cancelled:
+            outcome.failure = "Not read: the gather stage stopped."
+        except CorruptStream as exc:
+            outcome.failure = (
+                f"{exc} ({item.record.uri}); the rows parsed before the damage are kept."
+            )
+        except StorageError as exc:
+            outcome.failure = str(exc)
+        except TooLarge as exc:
+            outcome.failure = f"{exc} ({item.record.uri})."
+        except Exception as exc:
+            logger.exception("reading %s failed", item.record.uri)
+            outcome.failure = f"Unexpected error reading {item.record.uri}: {exc!r}."
+        finally:
+            self.results.put(("done", outcome))
+
+    def _read(self, item: _Listed, outcome: _Outcome) -> None:
+        source, info = item.source, item.info
+        with item.store.open(info, self.on_bytes) as stored:
+            outcome.etag = stored.etag or info.etag
+            try:
+                _, stream = open_decompressed(stored)
+                head, stream = peek(stream, SNIFF_BYTES)
+                fmt = source.format
+                if fmt is LogFormat.AUTO:
+                    fmt = sniff_format(info.key, head)
+                outcome.fmt = fmt
+                reference = item.interval.end if item.interval else None
+                ctx = ParseContext(
+                    source=source.name,
+                    key=info.key,
+                    default_service=service_from_key(info.key) or source.name,
+                    reference_time=reference or info.last_modified or self.latest_end,
+                )
+                if needs_whole_object(fmt):
+                    data = read_whole(stream, MAX_WHOLE_OBJECT_BYTES)
+                    self._submit(outcome.index, _Job(fmt, data, 1, ctx, self.windows), outcome)
+                else:
+                    blocks = iter_line_blocks(stream, max_line_bytes=self.settings.max_line_bytes)
+                    for block in blocks:
+                        outcome.rejected.merge(block.rejected)
+                        if block.data:
+                            job = _Job(fmt, block.data, block.first_line, ctx, self.windows)
+                            self._submit(outcome.index, job, outcome)
+                stored.drain()
+            except (CorruptStream, TooLarge):
+                # The content is unusable but the object is evidence: hash all of it.
+                stored.drain()
+                raise
+            finally:
+                outcome.bytes_read = stored.bytes_read
+                if stored.at_eof:
+                    outcome.sha256 = stored.sha256()
+
+
+def _read_all(
+    items: list[_Listed],
+    windows: list[TimeWindow],
+    settings: Settings,
+    writer: _FrameWriter,
+    bars: ProgressReporter,
+) -> int:
+    """Read, parse and write every object; fills in their records; returns stored bytes read."""
+    if not items:
+        return 0
+    workers = worker_count(settings.parse_workers)
+    stored = sum(item.info.size for item in items)
+    bars.add("downloading", stored, in_bytes=True)
+    bars.add("parsing", len(items))
+    pools = _ParsePools(workers, allow_processes=stored >= PROCESS_POOL_MIN_BYTES)
+    pipeline = _Pipeline(
+        items,
+        windows,
+        settings,
+        pools,
+        slots=2 * workers + 2,
+        on_bytes=lambda n: bars.advance("downloading", n),
+    )
+    readers = ThreadPoolExecutor(settings.download_concurrency, thread_name_prefix="read")
+    expected: dict[int, int] = {}
+    received = [0] * len(items)
+    jobs_expected = jobs_received = 0
+    bytes_read = 0
+
+    def object_finished(index: int) -> None:
+        if expected.get(index) == received[index]:
+            bars.advance("parsing")
+
+    try:
+        for index in range(len(items)):
+            readers.submit(pipeline.read, index)
+        while len(expected) < len(items) or jobs_received < jobs_expected:
+            kind, payload = pipeline.results.get()
+            if kind == "block":
+                index, first_line, fmt, future = payload
+                pipeline.slots.release()
+                received[index] += 1
+                jobs_received += 1
+                record = items[index].record
+                try:
+                    parsed: _Parsed = future.result()
+                except Exception as exc:
+                    logger.exception("parsing %s failed", record.uri)
+                    record.status = ObjectStatus.FAILED
+                    record.reason = record.reason or (
+                        f"The {fmt} parser failed on the block starting at line {first_line} "
+                        f"of {record.uri}: {exc!r}."
+                    )
+                else:
+                    writer.add(parsed.table)
+                    record.lines_parsed += parsed.parsed
+                    record.lines_in_window += parsed.table.num_rows
+                    record.rejected.merge(parsed.rejected)
+                object_finished(index)
+            else:
+                outcome: _Outcome = payload
+                expected[outcome.index] = outcome.jobs
+                jobs_expected += outcome.jobs
+                bytes_read += outcome.bytes_read
+                record = items[outcome.index].record
+                record.format = outcome.fmt
+                record.sha256 = outcome.sha256
+                record.etag = outcome.etag
+                if outcome.sha256:
+                    # What was hashed, should the object have changed since it was listed.
+                    record.size = outcome.bytes_read
+                record.rejected.merge(outcome.rejected)
+                if outcome.failure:
+                    # A read failure explains more than a parser error it may have caused.
+                    record.status = ObjectStatus.FAILED
+                    record.reason = outcome.failure
+                object_finished(outcome.index)
+    except BaseException:
+        pipeline.stop.set()
+        raise
+    finally:
+        readers.shutdown(wait=True, cancel_futures=True)
+        pools.shutdown()
+    bars.finish("downloading")
+    return bytes_read
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+class _FrameWriter:
+    """Appends tables to one Parquet file, a row group at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.partial = sibling_temp(path)
+        self._writer = pq.ParquetWriter(
+            self.partial,
+            CANONICAL_SCHEMA,
+            compression="zstd",
+            compression_level=1,
+            use_dictionary=_DICTIONARY_COLUMNS,
+            # Min/max of messages and attrs would cost time and help no reader.
+            write_statistics=_STATISTICS_COLUMNS,
+        )
+        self._buffer: list[pa.Table] = []
+        self._rows = 0
+        self.rows_written = 0
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self._buffer.append(table)
+        self._rows += table.num_rows
+        if self._rows >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        table = pa.concat_tables(self._buffer)
+        self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+        self.rows_written += table.num_rows
+        self._buffer, self._rows = [], 0
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+        os.replace(self.partial, self.path)
+
+    def abort(self) -> None:
+        self._writer.close()
+        self.partial.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The stage
+# --------------------------------------------------------------------------------------------
+
+
+def gather_logs(
+    spec_sources: list[Source],
+    windows: list[TimeWindow],
+    out_dir: Path,
+    incident_id: str,
+    settings: Settings,
+    on_progress: ProgressReporter | None = None,
+) -> GatherResult:
+    """Read every source's objects that can hold records in `windows` into the evidence folder.
+
+    Writes `<out_dir>/evidence/logs.parquet` (CANONICAL_SCHEMA, rows inside the windows) and
+    `<out_dir>/evidence/manifest.json` (every listed object: read, skipped or failed, and why).
+    """
+    started = time.monotonic()
+    evidence = Path(out_dir) / "evidence"
+    evidence.mkdir(parents=True, exist_ok=True)
+    margin = timedelta(minutes=settings.late_delivery_margin_minutes)
+    wide = widen(windows, margin)
+    stats = GatherStats()
+    errors: list[str] = []
+
+    bars = on_progress or NoProgress()
+    # Listing: one thread per source, one S3 client shared by all (clients are thread-safe).
+    client = s3_client(settings) if any(s.is_s3 for s in spec_sources) else None
+    bars.add("listing", None)
+    stores = [open_store(s, settings, client=client) for s in spec_sources]
+    with ThreadPoolExecutor(max(1, min(8, len(stores)))) as listing_pool:
+        listings = list(
+            listing_pool.map(
+                lambda pair: _list_source(pair[0], pair[1], wide, lambda: bars.advance("listing")),
+                zip(spec_sources, stores, strict=True),
+            )
+        )
+    bars.finish("listing")
+
+    records: list[ObjectRecord] = []
+    to_read: list[_Listed] = []
+    for listed, error in listings:
+        if error:
+            errors.append(error)
+        for item in sorted(listed, key=lambda i: i.info.key):
+            records.append(item.record)
+            code = _classify(item, wide, settings.late_delivery_margin_minutes)
+            if code:
+                stats.skipped_by_reason[code] = stats.skipped_by_reason.get(code, 0) + 1
+            else:
+                to_read.append(item)
+    stats.listed = len(records)
+
+    writer = _FrameWriter(evidence / PARQUET_NAME)
+    try:
+        stats.bytes_read = _read_all(to_read, windows, settings, writer, bars)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+
+    for record in records:
+        if record.status is ObjectStatus.READ:
+            stats.read += 1
+        elif record.status is ObjectStatus.SKIPPED:
+            stats.skipped += 1
+        else:
+            stats.failed += 1
+        stats.lines_parsed += record.lines_parsed
+        stats.lines_rejected += record.rejected.total
+    stats.rows_kept = writer.rows_written
+    stats.seconds = round(time.monotonic() - started, 3)
+
+    manifest = EvidenceManifest(
+        incident_id=incident_id,
+        created_at=datetime.now(UTC),
+        windows=windows,
+        margin_minutes=settings.late_delivery_margin_minutes,
+        stats=stats,
+        objects=records,
+        errors=errors,
+    )
+    manifest_path = write_model_json(manifest, evidence / MANIFEST_NAME)
+    return GatherResult(manifest=manifest, parquet_path=writer.path, manifest_path=manifest_path)

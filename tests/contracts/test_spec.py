@@ -1,0 +1,131 @@
+"""IncidentSpec and Settings: loading, and errors that name the field at fault."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tasks.contracts import IncidentSpec, LogFormat
+from tasks.errors import SpecError
+from tasks.settings import load_settings
+
+GOOD = """\
+id: INC-2041
+title: Checkout 5xx after deploy
+severity: SEV2
+window: {start: 2026-11-24T13:05:00Z, end: 2026-11-24T14:47:00+01:00}
+services: [checkout]
+sources:
+  - name: app
+    uri: s3://acme-logs/fluent-bit-logs/
+    format: fluentbit-k8s
+  - name: local
+    uri: ./logs
+ai_dependencies: [llm-gateway]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "incident.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def load_error(tmp_path: Path, text: str, name: str = "incident.yaml") -> str:
+    with pytest.raises(SpecError) as info:
+        IncidentSpec.from_file(write(tmp_path, text, name))
+    return str(info.value)
+
+
+def test_yaml_spec_loads_and_normalises_to_utc(tmp_path: Path) -> None:
+    spec = IncidentSpec.from_file(write(tmp_path, GOOD))
+    assert spec.window.start == datetime(2026, 11, 24, 13, 5, tzinfo=UTC)
+    assert spec.window.end == datetime(2026, 11, 24, 13, 47, tzinfo=UTC)
+    assert spec.window.minutes == 42
+    assert spec.sources[0].bucket == "acme-logs"
+    assert spec.sources[0].prefix == "fluent-bit-logs/"
+    assert spec.sources[1].format is LogFormat.AUTO
+    assert spec.sources[1].local_path == Path("logs")
+
+
+def test_json_spec_loads(tmp_path: Path) -> None:
+    data = {
+        "id": "INC-1",
+        "title": "t",
+        "window": {"start": "2026-11-24T13:05:00Z", "end": "2026-11-24T13:06:00Z"},
+        "sources": [{"name": "app", "uri": "file:///var/log/app"}],
+    }
+    spec = IncidentSpec.from_file(write(tmp_path, json.dumps(data), "incident.json"))
+    assert spec.sources[0].local_path == Path("/var/log/app")
+    assert spec.severity == "SEV3"
+
+
+def test_naive_timestamp_is_refused_naming_the_field(tmp_path: Path) -> None:
+    message = load_error(tmp_path, GOOD.replace("2026-11-24T13:05:00Z", "2026-11-24T13:05:00"))
+    assert "window.start" in message
+    assert "no timezone" in message
+
+
+def test_end_must_follow_start(tmp_path: Path) -> None:
+    message = load_error(tmp_path, GOOD.replace("14:47:00+01:00", "13:00:00Z"))
+    assert "window" in message
+    assert "must be after start" in message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "words"),
+    [
+        ("INC-2041", "INC 2041/../x", "id", "letters, digits"),
+        (
+            "format: fluentbit-k8s",
+            "format: protobuf",
+            "sources[0].format",
+            "unknown value 'protobuf'",
+        ),
+        (
+            "s3://acme-logs/fluent-bit-logs/",
+            "https://acme-logs/x",
+            "sources[0].uri",
+            "unsupported scheme",
+        ),
+        ("s3://acme-logs/fluent-bit-logs/", "s3://A_B/x", "sources[0].uri", "valid S3 bucket"),
+        ("severity: SEV2", "severity: SEV9", "severity", "SEV1"),
+        ("name: local", "name: app", "sources", "repeated: app"),
+    ],
+)
+def test_bad_fields_are_named(tmp_path: Path, old: str, new: str, field: str, words: str) -> None:
+    message = load_error(tmp_path, GOOD.replace(old, new))
+    assert field in message
+    assert words in message
+
+
+def test_unknown_field_is_refused(tmp_path: Path) -> None:
+    assert "windw" in load_error(tmp_path, GOOD + "windw: {}\n")
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="cannot read"):
+        IncidentSpec.from_file(tmp_path / "missing.yaml")
+    assert "not valid" in load_error(tmp_path, "id: [unclosed\n")
+    assert "expected a mapping" in load_error(tmp_path, "- a\n- b\n")
+
+
+def test_settings_from_toml_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = tmp_path / "postmortem.toml"
+    toml.write_text("late_delivery_margin_minutes = 30\ndownload_concurrency = 4\n")
+    monkeypatch.setenv("POSTMORTEM_CONFIG", str(toml))
+    monkeypatch.setenv("POSTMORTEM_DOWNLOAD_CONCURRENCY", "16")
+    settings = load_settings()
+    assert settings.late_delivery_margin_minutes == 30  # from the file
+    assert settings.download_concurrency == 16  # the environment wins over the file
+
+
+def test_settings_reject_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POSTMORTEM_MAX_LINE_BYTES", "10")
+    with pytest.raises(ValueError, match="max_line_bytes"):
+        load_settings()
