@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
@@ -66,6 +66,69 @@ class Settings(BaseModel):
         200, ge=0, description="Fewer baseline lines than this gives a warning in the findings."
     )
     significance_level: float = Field(0.01, gt=0, lt=1, description="False discovery rate.")
+
+    # Evidence pack and redaction
+    evidence_budget_tokens: int = Field(
+        20_000, ge=1_000, description="Token budget of the evidence pack sent to the model."
+    )
+    redact_ips: bool = Field(True, description="Replace IP addresses with stable placeholders.")
+    redact_emails: bool = Field(True, description="Replace e-mail addresses likewise.")
+
+    # Analyst
+    analyst: Literal["auto", "claude", "bedrock", "offline"] = Field(
+        "auto",
+        description=(
+            "auto: Claude when ANTHROPIC_API_KEY is set, Bedrock when bedrock_region is set, "
+            "otherwise the deterministic offline analyst."
+        ),
+    )
+    model: str = Field("claude-sonnet-4-5", description="Model for the first-party API.")
+    bedrock_model: str = Field(
+        "anthropic.claude-sonnet-4-5-20250929-v1:0", description="Model ID on Bedrock."
+    )
+    bedrock_region: str | None = Field(None, description="AWS region for Bedrock.")
+    anthropic_base_url: str | None = Field(None, description="An Anthropic-compatible gateway.")
+    max_tokens: int = Field(8_000, ge=256, le=21_000, description="Output token limit per call.")
+    model_timeout_seconds: float = Field(120.0, gt=0, description="Per-attempt HTTP timeout.")
+    model_max_retries: int = Field(2, ge=0, le=10, description="SDK retries after the first try.")
+    price_per_mtok_usd: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "claude-opus-4": (15.0, 75.0),
+            "claude-sonnet-4": (3.0, 15.0),
+            "claude-haiku-4": (1.0, 5.0),
+        },
+        description=(
+            "Model-name prefix -> (input, output) USD per million tokens; cache reads cost 0.1x "
+            "input and cache writes 1.25x. Used only for the estimate in the draft."
+        ),
+    )
+    degraded_after_retries: int = Field(
+        2, ge=0, description="More retries than this flags the analysis as degraded."
+    )
+    degraded_after_seconds: float = Field(
+        90.0, gt=0, description="A call slower than this is flagged as degraded."
+    )
+
+    # Review and publishing
+    reviewers: list[str] = Field(
+        default_factory=list, description="Who may review; empty means anyone may."
+    )
+    review_timeout_hours: float = Field(72.0, gt=0, description="How long a draft waits.")
+    publish_to: list[str] = Field(
+        default_factory=list, description="s3://bucket/prefix or a folder, for approved drafts."
+    )
+    slack_webhook_block: str | None = Field(
+        None, description="Name of a Prefect SlackWebhook block to announce publications."
+    )
+
+    # Weekly review and scale-out
+    weekly_cron: str = Field("0 9 * * 1", description="When the weekly review runs.")
+    weekly_timezone: str = Field("UTC", description="Timezone of weekly_cron.")
+    weekly_ai_summary: bool = Field(True, description="Add an AI summary of themes.")
+    weekly_review_gate: bool = Field(True, description="The weekly review waits for a reviewer.")
+    dask_address: str | None = Field(
+        None, description="A Dask scheduler (tcp://host:8786) for the CPU-heavy work."
+    )
 
     # Output
     out_dir: Path = Field(Path("postmortems"), description="Where drafts are written.")
