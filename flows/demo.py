@@ -47,7 +47,8 @@ def run_demo(
             update={"s3_endpoint_url": endpoint, "s3_unsigned": True, "out_dir": Path(out)}
         )
         client = s3_client(settings)
-        client.create_bucket(Bucket=DEMO_BUCKET)
+        # Unsigned requests are anonymous to S3, so the sandbox bucket on loopback is open to them.
+        client.create_bucket(Bucket=DEMO_BUCKET, ACL="public-read-write")
         log(f"Embedded S3 at {endpoint}; writing the '{scenario}' incident (seed {seed})...")
         spec, truth = generate_incident(
             scenario,

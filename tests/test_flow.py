@@ -184,3 +184,19 @@ def test_a_failing_stage_still_ships_a_draft_and_exits_non_zero(
     assert "No log lines fell inside" not in draft  # the data was there; the stage failed
     assert result["stats"]["rows_kept"] > 0  # what gather found is kept
     assert (tmp_path / spec.id / "evidence" / "logs.parquet").is_file()
+
+
+def test_demo_needs_no_credentials_and_leaves_the_environment_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.demo import run_demo
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    # An empty credentials file: if anything signed a request, botocore would fail to find keys.
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    before = dict(os.environ)
+    outcome = run_demo("bad-deploy", 3, tmp_path, scale=0.05, log=lambda _: None)
+    assert dict(os.environ) == before
+    assert outcome.draft.stats.read > 0 and outcome.draft.stats.failed == 0
+    assert outcome.top_suspect_correct
