@@ -16,6 +16,7 @@ from tasks.baseline.frame import (
     drop_empty_baselines,
     window_view,
 )
+from tasks.baseline.series import charted_services, minute_series
 from tasks.contracts import Findings, WindowSet
 from tasks.settings import Settings, settings_record
 
@@ -44,6 +45,7 @@ def build_findings(
             "changes": change_events,
             "timeline": onset_mod.build_timeline(view, onsets, change_events, findings.patterns),
             "warnings": findings.warnings + onset_warnings,
+            "series": minute_series(view, charted_services(findings.services, suspects)),
             "settings": settings_record(settings),
         }
     )

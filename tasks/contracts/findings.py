@@ -102,6 +102,17 @@ class TimelineEntry(BaseModel):
     evidence_ids: list[str] = Field(default_factory=list)
 
 
+class MinuteSeries(BaseModel):
+    """One service's minute-by-minute counts in one window, for the charts."""
+
+    service: str
+    window: Literal["incident", "baseline"]
+    start: datetime = Field(description="Start of minute 0; the baseline is aligned by offset.")
+    lines: list[int]
+    errors: list[int]
+    p95_latency_ms: list[float | None]
+
+
 class Findings(BaseModel):
     incident_id: str
     windows: WindowSet
@@ -114,6 +125,9 @@ class Findings(BaseModel):
     changes: list[ChangeEvent] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    series: list[MinuteSeries] = Field(
+        default_factory=list, description="Per-minute series of the charted services."
+    )
     settings: dict[str, Any] = Field(
         default_factory=dict, description="The settings that produced these findings."
     )
