@@ -40,10 +40,13 @@ def show_progress(as_json: bool) -> bool:
     return not as_json and sys.stderr.isatty() and not os.environ.get("CI")
 
 
-def quiet_prefect(as_json: bool) -> None:
+def configure_prefect(as_json: bool) -> None:
+    """Prefect reads these once, at import: set them before the flow module is imported."""
     # Prefect's run logs are for the UI; on a terminal they bury the one line the user wants.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if not as_json else "ERROR")
+    # The ephemeral API's 20 s start-up limit fails on a busy 2-core machine; waiting is better.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def hint_if_ephemeral_prefect(as_json: bool) -> None:
@@ -112,7 +115,7 @@ def draft(
     except SpecError as exc:
         fail(str(exc))
     settings = resolve_settings(s3_endpoint_url=endpoint_url, out_dir=out)
-    quiet_prefect(as_json)
+    configure_prefect(as_json)
     hint_if_ephemeral_prefect(as_json)
     from flows.postmortem import incident_postmortem
 
@@ -142,7 +145,7 @@ def demo(
         fail(
             f"--scenario: unknown scenario {scenario!r}; choose one of {', '.join(sorted(SCENARIOS))}."
         )
-    quiet_prefect(as_json)  # before Prefect is imported: it reads its settings once
+    configure_prefect(as_json)  # before Prefect is imported: it reads its settings once
     from flows.demo import run_demo
 
     outcome = run_demo(

@@ -29,7 +29,7 @@ from tasks.contracts import (
 from tasks.errors import PostmortemError
 from tasks.gather import gather_logs
 from tasks.output import incident_dir, write_model_json
-from tasks.render import bare_draft, render_draft, write_draft
+from tasks.render import bare_draft, build_charts, render_draft, write_draft
 from tasks.settings import Settings, load_settings
 
 FINDINGS_FILE = "findings.json"
@@ -82,8 +82,9 @@ def render_stage(
     out_dir: Path,
     failures: list[StageFailure],
 ) -> Path:
-    text = render_draft(spec, findings, manifest, generated_at=datetime.now(UTC), failures=failures)
-    return write_draft(text, spec, out_dir)
+    charts = build_charts(findings)
+    text = render_draft(spec, findings, manifest, datetime.now(UTC), failures, charts=charts)
+    return write_draft(text, spec, out_dir, charts)
 
 
 def describe_failure(stage: str, exc: BaseException) -> StageFailure:

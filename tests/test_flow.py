@@ -69,7 +69,7 @@ def test_flow_writes_the_output_folder_and_names_the_root_cause(seeded, tmp_path
 
     draft = (folder / "draft.md").read_text()
     assert draft.startswith(f"# {spec.id}")
-    assert "DRAFT: not reviewed" in draft
+    assert "Draft, awaiting review" in draft
     assert f"**{truth.root_cause_service}**" in draft
     # Every cited object resolves to a manifest entry.
     ids = {o.object_id for o in manifest.objects}

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import markdown
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
-from tasks.contracts import EvidenceManifest, Findings, IncidentSpec, ObjectStatus, StageFailure
+from tasks.contracts import (
+    Analysis,
+    EvidenceManifest,
+    EvidencePack,
+    Findings,
+    IncidentSpec,
+    ObjectStatus,
+    ReviewRecord,
+    ServiceStats,
+    StageFailure,
+    Verification,
+)
 from tasks.output import write_atomic
+from tasks.render.charts import Chart, write_charts
+from tasks.render.claims import claim_views
 
 # An editable install reads templates/ at the top of the repository; a wheel ships them as
 # tasks/_templates (see pyproject.toml).
@@ -81,14 +96,97 @@ def cited_objects(findings: Findings, manifest: EvidenceManifest) -> list[dict[s
     ]
 
 
+@dataclass(frozen=True)
+class Banner:
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class BlameNote:
+    """Wording that may read as blaming a person, shown as a warning with a hint."""
+
+    excerpt: str
+    where: str  # "the analyst's summary", "the reviewer's edit"…
+    hint: str
+
+
+def analyst_line(analysis: Analysis | None) -> str:
+    if analysis is None:
+        return "none: no analysis ran"
+    if analysis.analyst == "offline":
+        return "offline: deterministic rules over the findings, no AI"
+    backend = "Claude on Bedrock" if analysis.analyst == "bedrock" else "Claude"
+    return f"{backend} ({analysis.model or 'model unknown'})"
+
+
+def analyst_banners(analysis: Analysis | None, verification: Verification | None) -> list[Banner]:
+    """What a reader must know about the analyst before trusting a word of its text."""
+    if analysis is None:
+        return []
+    banners = []
+    if analysis.fallback_reason:
+        banners.append(
+            Banner(
+                "The AI analyst was not available.",
+                f"{analysis.fallback_reason} This draft uses the offline analysis, written from "
+                "the findings alone; re-run the AI stage with `postmortem draft --reanalyze` "
+                "once the model is back.",
+            )
+        )
+    elif analysis.analyst == "offline":
+        banners.append(
+            Banner(
+                "Offline analysis.",
+                "No AI was used: the statements below are written by deterministic rules from "
+                "the findings, and sections they cannot support are left for the responders.",
+            )
+        )
+    if analysis.health.degraded and not analysis.fallback_reason:
+        banners.append(
+            Banner(
+                "The AI analyst was degraded during this analysis.",
+                "; ".join(analysis.health.reasons) + ". Treat its statements with extra care, "
+                "or re-run the AI stage after recovery.",
+            )
+        )
+    if analysis.self_analysis_services:
+        names = ", ".join(analysis.self_analysis_services)
+        banners.append(
+            Banner(
+                "The AI analysed an incident in its own dependencies.",
+                f"The findings implicate {names}, which the analyst itself depends on; its "
+                "causal statements about them need a person to confirm.",
+            )
+        )
+    return banners
+
+
+def impacted_services(findings: Findings, limit: int = 8) -> list[ServiceStats]:
+    """The services a reader of the impact section needs: significant ones, then the largest rises."""
+    ranked = sorted(
+        (s for s in findings.services if s.incident_lines),
+        key=lambda s: (not s.significant, -(s.error_rate.delta or 0.0)),
+    )
+    return ranked[:limit]
+
+
 def render_draft(
     spec: IncidentSpec,
     findings: Findings,
     manifest: EvidenceManifest,
     generated_at: datetime,
     failures: list[StageFailure] | None = None,
+    *,
+    analysis: Analysis | None = None,
+    verification: Verification | None = None,
+    pack: EvidencePack | None = None,
+    charts: list[Chart] | None = None,
+    review: ReviewRecord | None = None,
+    blame: list[BlameNote] | None = None,
 ) -> str:
-    """The draft postmortem as Markdown."""
+    """The draft postmortem as Markdown: every section an SRE team expects, AI statements with
+    their verification status, numbers from the findings only."""
     failed = [o for o in manifest.objects if o.status is ObjectStatus.FAILED]
     rejected = [o for o in manifest.objects if o.rejected.total]
     return (
@@ -104,6 +202,16 @@ def render_draft(
             cited=cited_objects(findings, manifest),
             generated_at=generated_at,
             failures=failures or [],
+            analysis=analysis,
+            verification=verification,
+            pack=pack,
+            claims=claim_views(analysis, verification, pack),
+            analyst_line=analyst_line(analysis),
+            analyst_banners=analyst_banners(analysis, verification),
+            impacted=impacted_services(findings),
+            charts=charts or [],
+            review=review,
+            blame=blame or [],
         )
     )
 
@@ -125,10 +233,18 @@ def bare_draft(spec: IncidentSpec, failures: list[StageFailure]) -> str:
     return "\n".join(lines)
 
 
-def render_html(draft_markdown: str, spec: IncidentSpec) -> str:
-    """The same draft as a standalone page. Log text in the Markdown is already escaped by the
-    template's filters, so the converted HTML is trusted as it is."""
+def render_html(draft_markdown: str, spec: IncidentSpec, charts: list[Chart] | None = None) -> str:
+    """The same draft as one self-contained page: inline CSS and SVG, nothing fetched.
+
+    Log text in the Markdown is already escaped by the template's filters, so the converted HTML
+    is trusted as it is. Chart images become the inline SVG they point at.
+    """
     body = markdown.markdown(draft_markdown, extensions=["tables"], output_format="html")
+    body = _inline_charts(body, charts or [])
+    # Wide tables scroll inside their own box on a phone instead of widening the page.
+    body = body.replace("<table>", '<div class="table"><table>').replace(
+        "</table>", "</table></div>"
+    )
     return (
         template_environment()
         .get_template("postmortem.html.j2")
@@ -136,7 +252,22 @@ def render_html(draft_markdown: str, spec: IncidentSpec) -> str:
     )
 
 
-def write_draft(text: str, spec: IncidentSpec, out_dir: Path) -> Path:
-    """draft.md and draft.html; returns the Markdown's path."""
-    write_atomic(out_dir / "draft.html", render_html(text, spec))
+def _inline_charts(body: str, charts: list[Chart]) -> str:
+    for chart in charts:
+        image = re.search(rf'<p><img alt="[^"]*" src="{re.escape(chart.filename)}" ?/?></p>', body)
+        if image:
+            figure = (
+                f'<figure class="chart" role="img" aria-label="{escape(chart.alt)}">'
+                f"{chart.svg}<figcaption>{escape(chart.title)}</figcaption></figure>"
+            )
+            body = body[: image.start()] + figure + body[image.end() :]
+    return body
+
+
+def write_draft(
+    text: str, spec: IncidentSpec, out_dir: Path, charts: list[Chart] | None = None
+) -> Path:
+    """draft.md, its charts as SVG files beside it, and draft.html; returns the Markdown's path."""
+    write_charts(charts or [], out_dir)
+    write_atomic(out_dir / "draft.html", render_html(text, spec, charts))
     return write_atomic(out_dir / "draft.md", text)

@@ -135,7 +135,7 @@ def test_hostile_log_text_stays_inside_its_table_cell() -> None:
 
 def test_the_draft_names_failures_rejects_and_cited_objects() -> None:
     draft = render_draft(SPEC, findings(300), manifest(listed=2, read=1, failed=1), generated_at=T0)
-    assert "DRAFT: not reviewed" in draft
+    assert "Draft, awaiting review" in draft
     assert "Bucket 'gone' does not exist" in draft
     # A key is chosen by whoever writes to the bucket: its backtick and pipe are neutralised.
     assert "s3://acme-logs/app/b'\\|.gz`: corrupt gzip after 4 bytes" in draft
