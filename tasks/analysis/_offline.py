@@ -424,6 +424,8 @@ class _Draft:
             "recommendation",
             "Review this draft with the responders and confirm or correct the root cause "
             "before it is published.",
+            evidence=self.top.evidence_ids if self.top else [],
+            service=self.top.service if self.top else None,
             action=("process", "P2"),
         )
 
