@@ -98,6 +98,13 @@ class ClaudeAnalyst:
     def analyze(self, pack: EvidencePack, findings: Findings, spec: IncidentSpec) -> Analysis:
         settings = self.settings
         recorder = HealthRecorder()
+        if self.backend == "claude" and not self.api_key:
+            # Checked here rather than left to the SDK, which would read the environment itself
+            # and then fail with a TypeError at request time.
+            raise AnalystFailed(
+                "Claude was chosen but no API key was given: set ANTHROPIC_API_KEY.",
+                model=self.model,
+            )
         try:
             client = self._client(recorder)
         except anthropic.AnthropicError as exc:  # no API key, no region: a set-up problem
