@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -30,6 +31,14 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object 
 OutOption = Annotated[
     Path | None, typer.Option("--out", help="Output root (default: settings.out_dir).")
 ]
+
+
+class AnalystChoice(StrEnum):
+    AUTO = "auto"
+    CLAUDE = "claude"
+    BEDROCK = "bedrock"
+    OFFLINE = "offline"
+
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_DATA_READ = 3
@@ -107,6 +116,13 @@ def draft(
     endpoint_url: Annotated[
         str | None, typer.Option("--endpoint-url", help="S3 endpoint (MinIO, moto).")
     ] = None,
+    analyst: Annotated[
+        AnalystChoice | None,
+        typer.Option(
+            "--analyst",
+            help="auto: Claude with ANTHROPIC_API_KEY, Bedrock with a region, else offline.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Gather, compare with the baseline and render a draft. Nothing is reviewed or published."""
@@ -114,7 +130,9 @@ def draft(
         spec = IncidentSpec.from_file(incident)
     except SpecError as exc:
         fail(str(exc))
-    settings = resolve_settings(s3_endpoint_url=endpoint_url, out_dir=out)
+    settings = resolve_settings(
+        s3_endpoint_url=endpoint_url, out_dir=out, analyst=analyst and analyst.value
+    )
     configure_prefect(as_json)
     hint_if_ephemeral_prefect(as_json)
     from flows.postmortem import incident_postmortem
@@ -123,9 +141,7 @@ def draft(
         result = incident_postmortem(spec, settings=settings, progress=show_progress(as_json))
     except PostmortemError as exc:
         fail(str(exc), exc.exit_code)
-    except (
-        Exception
-    ) as exc:  # a bug: still one sentence for the user, the traceback is in Prefect's log
+    except Exception as exc:  # a bug, but still one sentence; the traceback is in Prefect's log
         fail(f"{spec.id}: the run stopped on an unexpected {type(exc).__name__}: {exc}", 1)
     report_draft(result, as_json)
 

@@ -82,10 +82,14 @@ class Settings(BaseModel):
             "otherwise the deterministic offline analyst."
         ),
     )
-    model: str = Field("claude-sonnet-4-5", description="Model for the first-party API.")
-    bedrock_model: str = Field(
-        "anthropic.claude-sonnet-4-5-20250929-v1:0", description="Model ID on Bedrock."
+    model: str = Field(
+        "claude-sonnet-5-5",
+        description=(
+            "Model for the first-party API or a gateway. Sonnet 5.5 (late 2026) rejects forced "
+            "tool use, so the analyst asks for structured output through output_config instead."
+        ),
     )
+    bedrock_model: str = Field("anthropic.claude-sonnet-5-5", description="Model ID on Bedrock.")
     bedrock_region: str | None = Field(None, description="AWS region for Bedrock.")
     anthropic_base_url: str | None = Field(None, description="An Anthropic-compatible gateway.")
     max_tokens: int = Field(8_000, ge=256, le=21_000, description="Output token limit per call.")
@@ -94,12 +98,19 @@ class Settings(BaseModel):
     price_per_mtok_usd: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {
             "claude-opus-4": (15.0, 75.0),
+            "claude-opus-4-5": (5.0, 25.0),
+            "claude-opus-4-6": (5.0, 25.0),
+            "claude-opus-4-7": (5.0, 25.0),
+            "claude-opus-5": (5.0, 25.0),
+            "claude-opus-5-5": (4.0, 20.0),
             "claude-sonnet-4": (3.0, 15.0),
+            "claude-sonnet-5": (2.0, 10.0),
             "claude-haiku-4": (1.0, 5.0),
         },
         description=(
-            "Model-name prefix -> (input, output) USD per million tokens; cache reads cost 0.1x "
-            "input and cache writes 1.25x. Used only for the estimate in the draft."
+            "Model-name prefix -> (input, output) USD per million tokens; the longest matching "
+            "prefix wins, and Bedrock's 'anthropic.' and region prefixes are ignored. Cache "
+            "reads cost 0.1x input and cache writes 1.25x. Used only for the estimate in the draft."
         ),
     )
     degraded_after_retries: int = Field(
