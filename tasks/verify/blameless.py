@@ -265,7 +265,10 @@ def _classify(
         # "caused by the payments team", "caused by Carol Jones", "caused by the deploy".
         for i, w in enumerate(words):
             if w.lower() in _ROLE_WORDS:
-                return " ".join(words[: i + 1]), "person"
+                end = i + 1
+                while end < len(words) and words[end].lower() in _ROLE_WORDS:
+                    end += 1
+                return " ".join(words[:end]), "person"
         words = words[:1] if words[0].lower() in system or not _NAME_RE.match(words[-1]) else words
     head = words[-1]
     low = head.lower()
