@@ -45,6 +45,7 @@ CLEAR_LEAD_SHARE = 0.25
 # A change blamed for an onset may be logged a little after it (clock skew, delivery).
 ONSET_ORDER_SLACK = timedelta(minutes=1)
 
+_PLACEHOLDER = re.compile(r"^\s*(?:to be written|to be confirmed|tbd\b|todo\b)", re.IGNORECASE)
 _CAUSAL_SECTIONS = {"root_cause", "trigger", "contributing_factor"}
 # Which fact units a written literal could be a reading of.
 _UNIT_FAMILY = {
@@ -84,10 +85,12 @@ def verify_analysis(
     del settings  # nothing tunable yet: see the constants above
     ctx = _Context.build(analysis, findings, pack, manifest, spec)
     verdicts = [_verify_claim(claim, ctx) for claim in analysis.claims]
-    n = len(verdicts)
+    placeholders = [c.id for c in analysis.claims if is_placeholder(c)]
+    counted = [v for v in verdicts if v.claim_id not in placeholders]
+    n = len(counted)
 
     def rate(status: str) -> float:
-        return round(sum(v.status == status for v in verdicts) / n, 4) if n else 0.0
+        return round(sum(v.status == status for v in counted) / n, 4) if n else 0.0
 
     return Verification(
         incident_id=analysis.incident_id,
@@ -98,6 +101,17 @@ def verify_analysis(
         degraded=analysis.health.degraded,
         self_analysis=bool(ctx.self_services),
         warnings=_warnings(analysis, findings, pack, manifest, ctx, verdicts),
+        placeholders=placeholders,
+    )
+
+
+def is_placeholder(claim: Claim) -> bool:
+    """A claim that asserts nothing: it asks the responders to write a section."""
+    return (
+        not claim.evidence_ids
+        and not claim.fact_ids
+        and not fact_refs(claim.text)
+        and bool(_PLACEHOLDER.match(claim.text))
     )
 
 
@@ -205,8 +219,16 @@ def _verify_claim(claim: Claim, ctx: _Context) -> ClaimVerdict:
         if not ok and status_if_failed:
             faults.append((status_if_failed, detail))
 
+    if is_placeholder(claim):
+        return ClaimVerdict(
+            claim_id=claim.id,
+            status="unverified",
+            reason="A placeholder for the responders to write: nothing to verify.",
+        )
     facts = list(dict.fromkeys([*claim.fact_ids, *fact_refs(claim.text)]))
-    if not claim.evidence_ids and not facts:
+    # A timeline entry at an observed time is grounded by the findings' own timeline.
+    on_timeline = claim.at is not None and datetime_matches(claim.at, ctx.observed)
+    if not claim.evidence_ids and not facts and not on_timeline:
         check("evidence_exists", False, "It cites no evidence and no fact.", "unsupported")
 
     _check_evidence(claim, ctx, check)
@@ -446,7 +468,7 @@ def _warnings(
     verdicts: list[ClaimVerdict],
 ) -> list[str]:
     warnings: list[str] = []
-    if not analysis.claims:
+    if not [c for c in analysis.claims if not is_placeholder(c)]:
         warnings.append("The analysis made no claims: there is nothing to verify.")
     if analysis.fallback_reason:
         warnings.append(

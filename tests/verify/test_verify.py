@@ -317,3 +317,25 @@ def test_the_verification_round_trips_through_json() -> None:
     again = Verification.model_validate_json(v.model_dump_json())
     assert again == v
     assert again.grounding_rate == 0.5
+
+
+def test_placeholders_for_the_responders_are_left_out_of_the_rates() -> None:
+    placeholder = b.claim(
+        "To be written by the responders: how the incident was noticed.",
+        id="C2",
+        section="detection",
+    )
+    v = verify(b.root_cause(), placeholder)
+    assert status(v, "C2") == "unverified"
+    assert v.placeholders == ["C2"]
+    assert v.grounding_rate == 1.0 and v.unsupported_rate == 0.0
+
+
+def test_a_timeline_entry_at_an_observed_time_needs_no_evidence_id() -> None:
+    entry = b.claim(
+        "checkout deployed", section="timeline", kind="timeline", service="checkout", at=b.DEPLOY_AT
+    )
+    off = entry.model_copy(update={"id": "C2", "at": b.DEPLOY_AT + timedelta(minutes=5)})
+    v = verify(entry, off)
+    assert status(v, "C1") == "verified"
+    assert status(v, "C2") == "unsupported"
