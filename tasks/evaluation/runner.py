@@ -144,9 +144,15 @@ def run_eval(
         try:
             draft(case.spec, settings=run_settings)
             outputs = read_outputs(out_root / case.spec.id)
-        except (PostmortemError, OSError) as exc:
+        except Exception as exc:  # one broken case (or a Prefect hiccup) is a row, not the end
             scores.append(
-                CaseScore(case=case.name, analyst=label or settings.analyst, error=str(exc))
+                CaseScore(
+                    case=case.name,
+                    analyst=label or settings.analyst,
+                    error=str(exc)
+                    if isinstance(exc, PostmortemError)
+                    else f"{type(exc).__name__}: {exc}",
+                )
             )
             continue
         scores.extend(
@@ -170,6 +176,7 @@ def evaluate(
     models: list[str] | None = None,
     *,
     label: str | None = None,
+    draft: Callable[..., object] | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> list[CaseScore]:
     """Every case through every analyst (and every model, for the model-backed analysts).
@@ -194,6 +201,7 @@ def evaluate(
                 folder,
                 label=run_label,
                 include_baseline=first,
+                draft=draft,
                 log=log,
             )
             first = False
