@@ -255,7 +255,8 @@ def eval_(
         table.add_column(column, justify="left" if i == 0 else "right")
     for cells in table_rows(summaries):
         table.add_row(*cells)
-    Console(highlight=False).print(table)
+    # Piped into a file or CI log, rich would squeeze the table into 80 columns.
+    Console(highlight=False, width=None if sys.stdout.isatty() else 160).print(table)
 
 
 def main() -> None:

@@ -185,7 +185,7 @@ TABLE_HEADER = [
     "grounded",
     "unsupported",
     "contradicted",
-    "onset err min (median/max)",
+    "onset err min (med/max)",
     "tokens",
     "cost USD",
 ]

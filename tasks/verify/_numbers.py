@@ -193,6 +193,8 @@ def _walk(value: Any, out: list[float], fractions: list[float], key: str | None)
             _walk(item, out, fractions, key)
     elif isinstance(value, str) and key in _TEXT_KEYS:
         out.extend(float(n) for n in re.findall(r"(?<![\w.:])\d+(?:\.\d+)?(?![\w.]*\d)", value))
+        # "67% of its error lines name another service": a share the findings wrote out.
+        fractions.extend(float(n) / 100 for n in re.findall(r"(\d+(?:\.\d+)?)\s?%", value))
 
 
 def observed_times(findings: Findings, pack: EvidencePack | None = None) -> set[datetime]:
@@ -204,6 +206,17 @@ def observed_times(findings: Findings, pack: EvidencePack | None = None) -> set[
     times |= {findings.windows.incident.start, findings.windows.incident.end}
     if pack is not None:
         times |= {f.at for f in pack.facts if f.at is not None}
+    # Times the findings write in their own words ("TerminateInstances ×7, 12:33–13:38"),
+    # placed on the incident's day(s).
+    texts = [e.text for e in findings.timeline] + [c.summary for c in findings.changes]
+    texts += [r for s in findings.suspects for r in s.reasons] + [o.method for o in findings.onsets]
+    days = {findings.windows.incident.start.date(), findings.windows.incident.end.date()}
+    for text in texts:
+        for m in _CLOCK.finditer(text):
+            hour, minute = int(m.group(1)), int(m.group(2))
+            if hour < 24 and minute < 60:
+                clock = time(hour, minute, int(m.group(3) or 0))
+                times |= {datetime.combine(day, clock, tzinfo=UTC) for day in days}
     return {t.astimezone(UTC) for t in times}
 
 

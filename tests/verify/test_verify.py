@@ -339,3 +339,18 @@ def test_a_timeline_entry_at_an_observed_time_needs_no_evidence_id() -> None:
     v = verify(entry, off)
     assert status(v, "C1") == "verified"
     assert status(v, "C2") == "unsupported"
+
+
+def test_figures_and_times_the_findings_write_in_words_count_as_observed() -> None:
+    findings = b.findings()
+    findings.suspects[1].reasons.append("67% of its error lines name checkout")
+    findings.changes[1].summary = "EC2 TerminateInstances ×7, 12:33–13:38"
+    v = verify(
+        b.claim(
+            "Frontend: 67% of its error lines name checkout; instances ended 12:33–13:38.",
+            service="frontend",
+            evidence_ids=[b.FRONTEND_502],
+        ),
+        findings=findings,
+    )
+    assert status(v) == "verified", v.verdicts[0]
