@@ -61,6 +61,13 @@ _SYSTEM_WORDS = {
     "provider", "upstream", "downstream", "dependency", "library", "driver", "agent", "daemon",
     "scheduler", "controller", "operator-less", "load", "traffic", "spike", "storm", "outage",
     "incident", "error", "errors", "failure", "failures", "exception", "crash", "restart",
+    "grafana", "prometheus", "pagerduty", "opsgenie", "datadog", "sentry", "github", "gitlab",
+    "argo", "argocd", "istio", "envoy", "consul", "vault", "elasticsearch", "opensearch",
+    "mongodb", "cassandra", "rabbitmq", "memcached", "cloudflare", "fastly", "akamai", "stripe",
+    "twilio", "openstack", "nova", "cinder", "neutron", "glance", "keystone", "libvirt", "linux",
+    "docker", "ecs", "eks", "dynamodb", "sqs", "sns", "kinesis", "route53", "cloudfront", "vpc",
+    "firehose", "fluentbit", "fluentd", "bedrock", "claude", "anthropic", "openai", "java",
+    "python", "jvm", "postgresql", "mariadb", "aurora", "elasticache", "haproxy", "traefik",
     "this", "that", "it", "which", "there", "what", "these", "those", "they", "one", "nothing",
     "caused", "cause", "root", "trigger", "the", "a", "an", "our", "its", "new", "old",
 }  # fmt: skip

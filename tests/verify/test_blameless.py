@@ -93,3 +93,15 @@ Caused by: the engineer forgot
         (19, "on-call SRE", "neglected"),
     ]
     assert found[0].sentence == "Grace should have caught it in review."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Grafana failed to alert on the error rate.",
+        "PagerDuty failed to page anyone for 9 minutes.",
+        "Nova failed to schedule the instance.",
+    ],
+)
+def test_well_known_tools_are_systems_even_at_the_start_of_a_sentence(text: str) -> None:
+    assert find_blame(text) == []
