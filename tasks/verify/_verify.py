@@ -9,8 +9,9 @@ causal claim about a service the analyst itself depends on: a person decides), v
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from tasks.contracts import (
     Analysis,
@@ -26,6 +27,7 @@ from tasks.contracts import (
 )
 from tasks.settings import Settings
 from tasks.verify._numbers import (
+    NumberPool,
     datetime_matches,
     fact_refs,
     findings_numbers,
@@ -36,6 +38,9 @@ from tasks.verify._numbers import (
     written_times,
 )
 from tasks.verify.blameless import find_blame
+
+# Records one check: (kind, ok, detail, the status a failure implies or None).
+CheckFn = Callable[..., None]
 
 # The top suspect "leads clearly" when its score beats the runner-up's by this much (absolute,
 # on the suspect score's 0-1 scale) and by this share of its own score. Below that, naming the
@@ -123,8 +128,8 @@ class _Context:
     evidence: dict[str, _Subject]
     readable_objects: set[str]
     all_objects: dict[str, ObjectStatus]
-    observed: set
-    numbers: object
+    observed: set[datetime]
+    numbers: NumberPool
     self_services: set[str]
 
     @classmethod
@@ -264,7 +269,7 @@ def _verify_claim(claim: Claim, ctx: _Context) -> ClaimVerdict:
     )
 
 
-def _check_evidence(claim: Claim, ctx: _Context, check) -> None:
+def _check_evidence(claim: Claim, ctx: _Context, check: CheckFn) -> None:
     known: list[str] = []
     for eid in claim.evidence_ids:
         obj = eid.rsplit(":", 1)[0]
@@ -329,7 +334,7 @@ def _check_evidence(claim: Claim, ctx: _Context, check) -> None:
             )
 
 
-def _check_facts(facts: list[str], ctx: _Context, check) -> list:
+def _check_facts(facts: list[str], ctx: _Context, check: CheckFn) -> list:
     cited = []
     for fid in facts:
         fact = ctx.pack.fact(fid)
@@ -341,7 +346,7 @@ def _check_facts(facts: list[str], ctx: _Context, check) -> list:
     return cited
 
 
-def _check_numbers(claim: Claim, cited_facts: list, ctx: _Context, check) -> None:
+def _check_numbers(claim: Claim, cited_facts: list, ctx: _Context, check: CheckFn) -> None:
     for literal in literal_numbers(claim.text):
         if number_matches(literal, ctx.numbers):
             check("literal_number", True, f"'{literal.text}' matches a figure in the findings.")
@@ -364,7 +369,7 @@ def _check_numbers(claim: Claim, cited_facts: list, ctx: _Context, check) -> Non
             )
 
 
-def _check_times(claim: Claim, cited_facts: list, ctx: _Context, check) -> None:
+def _check_times(claim: Claim, cited_facts: list, ctx: _Context, check: CheckFn) -> None:
     time_facts = [f for f in cited_facts if f.unit == "time" and f.at is not None]
     if claim.at is not None:
         if datetime_matches(claim.at, ctx.observed):
@@ -380,7 +385,7 @@ def _check_times(claim: Claim, cited_facts: list, ctx: _Context, check) -> None:
             _time_fault(f"'{written.text}'", time_facts, check)
 
 
-def _time_fault(what: str, time_facts: list, check) -> None:
+def _time_fault(what: str, time_facts: list, check: CheckFn) -> None:
     if time_facts:
         fact = time_facts[0]
         check(
@@ -398,7 +403,7 @@ def _time_fault(what: str, time_facts: list, check) -> None:
         )
 
 
-def _check_top_suspect(claim: Claim, ctx: _Context, check) -> None:
+def _check_top_suspect(claim: Claim, ctx: _Context, check: CheckFn) -> None:
     if claim.section != "root_cause":
         return
     named = ctx.named_services(claim)
@@ -428,7 +433,7 @@ def _check_top_suspect(claim: Claim, ctx: _Context, check) -> None:
         )
 
 
-def _check_onset_order(claim: Claim, ctx: _Context, check) -> None:
+def _check_onset_order(claim: Claim, ctx: _Context, check: CheckFn) -> None:
     if claim.change_index is None or not 0 <= claim.change_index < len(ctx.findings.changes):
         return
     change = ctx.findings.changes[claim.change_index]
