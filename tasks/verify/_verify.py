@@ -50,7 +50,9 @@ CLEAR_LEAD_SHARE = 0.25
 # A change blamed for an onset may be logged a little after it (clock skew, delivery).
 ONSET_ORDER_SLACK = timedelta(minutes=1)
 
-_PLACEHOLDER = re.compile(r"^\s*(?:to be written|to be confirmed|tbd\b|todo\b)", re.IGNORECASE)
+# Only the offline analyst's exact wording: a looser match ("TBD: ...") would let any claim
+# slip out of the rates.
+_PLACEHOLDER = re.compile(r"^\s*To be (?:written|confirmed) by the responders\b")
 _CAUSAL_SECTIONS = {"root_cause", "trigger", "contributing_factor"}
 # Which fact units a written literal could be a reading of.
 _UNIT_FAMILY = {
@@ -224,11 +226,13 @@ def _verify_claim(claim: Claim, ctx: _Context) -> ClaimVerdict:
         if not ok and status_if_failed:
             faults.append((status_if_failed, detail))
 
+    blame = find_blame(claim.text, services=ctx.services.values())
     if is_placeholder(claim):
         return ClaimVerdict(
             claim_id=claim.id,
             status="unverified",
             reason="A placeholder for the responders to write: nothing to verify.",
+            checks=[_blame_check(blame)] if blame else [],
         )
     facts = list(dict.fromkeys([*claim.fact_ids, *fact_refs(claim.text)]))
     # A timeline entry at an observed time is grounded by the findings' own timeline.
@@ -252,10 +256,9 @@ def _verify_claim(claim: Claim, ctx: _Context) -> ClaimVerdict:
                 "on; a person must confirm it.",
                 "unverified",
             )
-    blame = find_blame(claim.text, services=ctx.services.values())
     if blame:
         # Wording, not truth: reported beside the claim, without changing its status.
-        check("blameless", False, f"Blames a person ('{blame[0].phrase}'): {blame[0].suggestion}")
+        checks.append(_blame_check(blame))
 
     for status in ("contradicted", "unsupported", "unverified"):
         reasons = [detail for s, detail in faults if s == status]
@@ -266,6 +269,13 @@ def _verify_claim(claim: Claim, ctx: _Context) -> ClaimVerdict:
         status="verified",
         reason="Its evidence exists and is about what it says; its figures match the findings.",
         checks=checks,
+    )
+
+
+def _blame_check(blame: list) -> Check:
+    first = blame[0]
+    return Check(
+        kind="blameless", ok=False, detail=f"Blames a person ('{first.phrase}'): {first.suggestion}"
     )
 
 

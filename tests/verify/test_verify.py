@@ -354,3 +354,15 @@ def test_figures_and_times_the_findings_write_in_words_count_as_observed() -> No
         findings=findings,
     )
     assert status(v) == "verified", v.verdicts[0]
+
+
+def test_only_the_responders_placeholder_wording_leaves_the_rates() -> None:
+    sneaky = b.claim(
+        "TBD: the root cause is the payments team.", section="root_cause", kind="causal"
+    )
+    v = verify(sneaky)
+    assert v.placeholders == [] and status(v) == "unsupported"
+    blaming = b.claim("To be written by the responders: why Alice forgot to roll back.")
+    v = verify(blaming)
+    assert v.placeholders == ["C1"]
+    assert failed(v, "blameless")
