@@ -361,7 +361,7 @@ def test_only_the_responders_placeholder_wording_leaves_the_rates() -> None:
         "TBD: the root cause is the payments team.", section="root_cause", kind="causal"
     )
     v = verify(sneaky)
-    assert v.placeholders == [] and status(v) == "unsupported"
+    assert v.placeholders == [] and status(v) in {"unsupported", "contradicted"}
     blaming = b.claim("To be written by the responders: why Alice forgot to roll back.")
     v = verify(blaming)
     assert v.placeholders == ["C1"]
