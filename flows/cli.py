@@ -208,6 +208,98 @@ def patterns(
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+@app.command("eval")
+def eval_(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Labelled incidents: one folder per case (incident.yaml + truth.json), or "
+            "specs with one truth.json beside them. Default: the generator's scenarios."
+        ),
+    ] = None,
+    analyst: Annotated[
+        list[str] | None,
+        typer.Option("--analyst", help="offline, claude, bedrock or auto; repeat to compare."),
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="Model for claude/bedrock; repeat to compare models."),
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option(help="Tag for these rows, e.g. the prompt variant under test.")
+    ] = None,
+    scenario: Annotated[
+        list[str] | None, typer.Option("--scenario", help="Generator scenario; repeatable.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generated scenarios.")] = 1,
+    scale: Annotated[float, typer.Option(help="Log volume of generated scenarios.")] = 0.1,
+    limit: Annotated[int | None, typer.Option(help="Score only the first N cases.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Where drafts and cases go.")] = Path(
+        "eval-output"
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Run labelled incidents through the draft and score each analyst."""
+    from tasks.evaluation import (
+        TABLE_HEADER,
+        evaluate,
+        generator_cases,
+        load_cases,
+        summarise,
+        table_rows,
+    )
+    from tasks.synthetic.generator import SCENARIOS
+
+    analysts = analyst or ["offline"]
+    for name in analysts:
+        if name not in ("auto", "claude", "bedrock", "offline"):
+            fail(f"--analyst: unknown analyst {name!r}; choose auto, claude, bedrock or offline.")
+    settings = resolve_settings()
+    quiet_prefect(as_json)
+    try:
+        if folder is None:
+            unknown = sorted(set(scenario or []) - set(SCENARIOS))
+            if unknown:
+                fail(
+                    f"--scenario: unknown {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}."
+                )
+            err.print(
+                f"Generating {len(scenario or SCENARIOS)} scenarios (seed {seed}, scale {scale})…"
+            )
+            cases = generator_cases(out / "cases", scenario or list(SCENARIOS), seed, scale)
+        else:
+            cases = load_cases(folder)
+        cases = cases[:limit] if limit else cases
+        scores = evaluate(
+            cases, settings, out / "runs", analysts, model, label=label, log=err.print
+        )
+    except PostmortemError as exc:
+        fail(str(exc), exc.exit_code)
+    summaries = summarise(scores)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "summaries": [s.model_dump(mode="json") for s in summaries],
+                    "cases": [s.model_dump(mode="json") for s in scores],
+                }
+            )
+        )
+        return
+    from rich.table import Table
+
+    for row in scores:
+        if row.error:
+            err.print(f"[bold red]error:[/] {row.case} ({row.analyst}): {row.error}")
+    table = Table(title=f"postmortem eval: {len(cases)} cases")
+    for i, column in enumerate(TABLE_HEADER):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for cells in table_rows(summaries):
+        table.add_row(*cells)
+    # Piped into a file or CI log, rich would squeeze the table into 80 columns.
+    Console(highlight=False, width=None if sys.stdout.isatty() else 160).print(table)
+
+
 def main() -> None:
     app()
 

@@ -44,6 +44,10 @@ class Verification(BaseModel):
     degraded: bool = False
     self_analysis: bool = False
     warnings: list[str] = Field(default_factory=list)
+    placeholders: list[str] = Field(
+        default_factory=list,
+        description="Claims that only ask the responders to write (no assertion): left out of the rates.",
+    )
 
     def verdict(self, claim_id: str) -> ClaimVerdict | None:
         return next((v for v in self.verdicts if v.claim_id == claim_id), None)

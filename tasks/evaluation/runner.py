@@ -1,0 +1,208 @@
+"""Runs labelled cases through the draft flow and scores what it wrote.
+
+The draft is the product under test, so the eval calls the same flow as `postmortem draft`
+and reads its output folder: `findings.json` always, `analysis.json` and `verification.json`
+when the flow wrote them (rows without them score from the findings and show n/a). Recorded
+analyses in a case folder are verified against the same findings and scored as rows of their
+own, so a model's answer can be re-scored without calling it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from tasks.contracts import Analysis, EvidenceManifest, EvidencePack, Findings, Verification
+from tasks.errors import PostmortemError
+from tasks.evaluation.cases import EvalCase
+from tasks.evaluation.scoring import CaseScore, score_case
+from tasks.settings import Settings
+
+FINDINGS_FILE = "findings.json"
+ANALYSIS_FILE = "analysis.json"
+VERIFICATION_FILE = "verification.json"
+MANIFEST_FILE = "evidence/manifest.json"
+# Where the evidence pack may be written; the first that exists is read.
+PACK_FILES = ("evidence/pack.json", "pack.json", "evidence_pack.json")
+
+
+class DraftOutputs(BaseModel):
+    findings: Findings
+    analysis: Analysis | None = None
+    verification: Verification | None = None
+    manifest: EvidenceManifest | None = None
+    pack: EvidencePack | None = None
+
+
+def read_outputs(folder: Path) -> DraftOutputs:
+    """The stage outputs in a draft folder; only findings.json is required."""
+    folder = Path(folder)
+
+    def load(model: type[BaseModel], *names: str):
+        for name in names:
+            path = folder / name
+            if path.is_file():
+                try:
+                    return model.model_validate_json(path.read_bytes())
+                except ValidationError as exc:
+                    raise PostmortemError(
+                        f"{path}: not a valid {model.__name__} ({exc.error_count()} errors)."
+                    ) from exc
+        return None
+
+    findings = load(Findings, FINDINGS_FILE)
+    if findings is None:
+        raise PostmortemError(f"{folder}: the draft wrote no {FINDINGS_FILE}.")
+    return DraftOutputs(
+        findings=findings,
+        analysis=load(Analysis, ANALYSIS_FILE),
+        verification=load(Verification, VERIFICATION_FILE),
+        manifest=load(EvidenceManifest, MANIFEST_FILE),
+        pack=load(EvidencePack, *PACK_FILES),
+    )
+
+
+def scores_for(
+    case: EvalCase,
+    outputs: DraftOutputs,
+    label: str | None = None,
+    include_baseline: bool = True,
+    include_recorded: bool = True,
+    analyst: str | None = None,
+) -> list[CaseScore]:
+    """The baseline row, the analyst's row (when the draft has an analysis) and one row per
+    recorded analysis of the case."""
+    rows = [score_case(case.name, case.truth, outputs.findings)] if include_baseline else []
+    if outputs.analysis is not None:
+        rows.append(
+            score_case(
+                case.name,
+                case.truth,
+                outputs.findings,
+                outputs.analysis,
+                outputs.verification,
+                label=label,
+            )
+        )
+    elif analyst:
+        # The flow wrote no analysis (stage not wired, or it failed): the draft's root cause is
+        # the findings' suspects, and nothing was verified.
+        rows.append(
+            score_case(
+                case.name, case.truth, outputs.findings, label=f"{label or analyst} (findings only)"
+            )
+        )
+    for name, path in case.recorded.items() if include_recorded else ():
+        rows.append(_recorded_row(case, outputs, name, path))
+    return rows
+
+
+def _recorded_row(case: EvalCase, outputs: DraftOutputs, name: str, path: Path) -> CaseScore:
+    from tasks.verify import verify_analysis
+
+    label = f"recorded:{name}"
+    try:
+        analysis = Analysis.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError) as exc:
+        return CaseScore(case=case.name, analyst=label, error=f"{path}: {exc}")
+    pack = outputs.pack or EvidencePack(
+        incident_id=case.spec.id, budget_tokens=0, token_count=0, token_method="estimate"
+    )
+    verification = None
+    if outputs.manifest is not None:
+        verification = verify_analysis(
+            analysis, outputs.findings, pack, outputs.manifest, case.spec, Settings()
+        )
+    return score_case(case.name, case.truth, outputs.findings, analysis, verification, label)
+
+
+def run_eval(
+    cases: list[EvalCase],
+    settings: Settings,
+    out_root: Path,
+    *,
+    label: str | None = None,
+    include_baseline: bool = True,
+    draft: Callable[..., object] | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> list[CaseScore]:
+    """Draft every case with `settings` (its analyst, model and budget) and score it.
+
+    A case that fails is a row with its error, not the end of the run. With several analysts,
+    pass `include_baseline` for the first only, so the baseline and recorded rows appear once. `draft` defaults to
+    the incident flow; it takes (spec, settings=...) and writes into settings.out_dir.
+    """
+    if draft is None:
+        from flows.postmortem import incident_postmortem as draft
+    out_root = Path(out_root)
+    scores: list[CaseScore] = []
+    for i, case in enumerate(cases, start=1):
+        log(f"[{i}/{len(cases)}] {case.name}: drafting with the {settings.analyst} analyst…")
+        run_settings = settings.model_copy(update={"out_dir": out_root})
+        try:
+            draft(case.spec, settings=run_settings)
+            outputs = read_outputs(out_root / case.spec.id)
+        except Exception as exc:  # one broken case (or a Prefect hiccup) is a row, not the end
+            scores.append(
+                CaseScore(
+                    case=case.name,
+                    analyst=label or settings.analyst,
+                    error=str(exc)
+                    if isinstance(exc, PostmortemError)
+                    else f"{type(exc).__name__}: {exc}",
+                )
+            )
+            continue
+        scores.extend(
+            scores_for(
+                case,
+                outputs,
+                label,
+                include_baseline,
+                include_recorded=include_baseline,
+                analyst=settings.analyst,
+            )
+        )
+    return scores
+
+
+def evaluate(
+    cases: list[EvalCase],
+    settings: Settings,
+    out_root: Path,
+    analysts: list[str],
+    models: list[str] | None = None,
+    *,
+    label: str | None = None,
+    draft: Callable[..., object] | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> list[CaseScore]:
+    """Every case through every analyst (and every model, for the model-backed analysts).
+
+    Each run writes into its own folder under `out_root`, so the drafts can be compared too.
+    """
+    scores: list[CaseScore] = []
+    first = True
+    for analyst in analysts:
+        variants = models if models and analyst in ("claude", "bedrock") else [None]
+        for model in variants:
+            update: dict[str, object] = {"analyst": analyst}
+            if model:
+                update["model" if analyst == "claude" else "bedrock_model"] = model
+            run_label = None
+            if label or model:
+                run_label = ":".join(p for p in (analyst, model, label) if p)
+            folder = Path(out_root) / "-".join(p for p in (analyst, model, label) if p)
+            scores += run_eval(
+                cases,
+                settings.model_copy(update=update),
+                folder,
+                label=run_label,
+                include_baseline=first,
+                draft=draft,
+                log=log,
+            )
+            first = False
+    return scores
