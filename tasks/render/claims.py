@@ -19,6 +19,7 @@ STATUS_LABELS = {
     "unsupported": "UNSUPPORTED",
     "contradicted": "CONTRADICTED",
     "unverified": "needs a person to confirm",
+    "for the responders": "to be written",
 }
 
 # The order of the draft's sections, and which claim sections feed each.
@@ -72,6 +73,8 @@ def claim_views(
         verdict: ClaimVerdict | None = verification.verdict(claim.id) if verification else None
         text, facts = fill_facts(claim.text, pack)
         status = verdict.status if verdict else "not checked"
+        if verification and claim.id in verification.placeholders:
+            status = "for the responders"
         grouped[section_of.get(claim.section, "summary")].append(
             ClaimView(
                 claim=claim,
