@@ -368,3 +368,79 @@ def test_iter_pattern_records_numbers_lines_from_one():
     assert set(records[0]) == {"line", "pattern_id", "pattern"}
     result = mine_patterns(messages)
     assert [r["pattern_id"] for r in records] == list(result.ids)
+
+
+# Long messages reach the cut by every input route: a list is cut in Python, Arrow and pandas
+# input by Arrow's kernel, which once named a function pyarrow does not have.
+LONG_INPUTS = {
+    "ascii": "payload dump id 42 " + "x" * (2 * MAX_MESSAGE_CHARS),
+    "multibyte": "数据 dump id 42 " + "日本語é" * MAX_MESSAGE_CHARS,
+    "10MB": "heap dump 7 " + "ab " * (10 * 1024 * 1024 // 3),
+}
+
+
+def _as_list(messages: list[str]) -> list[str]:
+    return messages
+
+
+def _as_arrow(messages: list[str]) -> pa.Array:
+    return pa.array(messages)
+
+
+def _as_chunked_large(messages: list[str]) -> pa.ChunkedArray:
+    return pa.chunked_array([pa.array(messages, pa.large_string())])
+
+
+def _as_pandas(messages: list[str]) -> pd.Series:
+    return pd.Series(messages, dtype="str")
+
+
+@pytest.mark.parametrize("kind", sorted(LONG_INPUTS))
+@pytest.mark.parametrize("convert", [_as_list, _as_arrow, _as_chunked_large, _as_pandas])
+def test_long_messages_are_cut_by_every_input_route(kind: str, convert):
+    long = LONG_INPUTS[kind]
+    messages = ["Invalid user bob from 1.2.3.4", long, None, long + " tail"]
+    result = mine_patterns(convert(messages))
+    assert len(result.ids) == 4
+    # the tail lies beyond the cut, so both long lines are one pattern, and the short one
+    # is untouched by its neighbours
+    assert result.ids[1] == result.ids[3] != result.ids[0]
+    assert result.templates[result.ids[0]] == "Invalid user bob from <*>"
+    template = result.templates[result.ids[1]]
+    assert template == mask_message(long[:MAX_MESSAGE_CHARS])
+    assert list(result.ids) == list(mine_patterns(messages).ids)
+
+
+def test_the_cut_counts_characters_not_bytes():
+    # 3 bytes per character: over the limit in bytes, under it in characters
+    fits = "日本語 " * (MAX_MESSAGE_CHARS // 4 - 1) + "end"
+    assert len(fits) <= MAX_MESSAGE_CHARS < len(fits.encode())
+    for arr in ([fits], pa.array([fits])):
+        template = next(iter(mine_patterns(arr).templates.values()))
+        assert template.endswith("日本語 end")
+    over = "é" * (MAX_MESSAGE_CHARS + 10)
+    template = next(iter(mine_patterns(pa.array([over])).templates.values()))
+    assert template == "é" * MAX_MESSAGE_CHARS
+
+
+def test_one_line():
+    result = mine_patterns(["Invalid user bob from 1.2.3.4"])
+    assert len(result.ids) == 1
+    assert result.templates == {result.ids[0]: "Invalid user bob from <*>"}
+
+
+def test_only_none_values():
+    result = mine_patterns([None, None])
+    assert result.ids[0] == result.ids[1]
+    assert result.templates == {result.ids[0]: ""}
+    assert list(mine_patterns(pa.array([None, None], pa.string())).ids) == list(result.ids)
+
+
+def test_text_with_replacement_characters_is_mined_like_any_text():
+    # what a reader that decoded invalid UTF-8 with errors="replace" hands over
+    raw = [b"user \xff\xfe 1 logged in", b"user \xff\xfe 2 logged in"]
+    decoded = [r.decode("utf-8", "replace") for r in raw]
+    result = mine_patterns(decoded)
+    assert result.ids[0] == result.ids[1]
+    assert result.templates[result.ids[0]] == "user \ufffd\ufffd <*> logged in"
+    assert list(mine_patterns(raw).ids) == list(result.ids)
