@@ -100,15 +100,55 @@ _RUN = r"[A-Za-z0-9_.-]"
 _NUMBER = (
     r"(?:[-+]?[0-9]+(?:\.[0-9]+)?(?:ms|us|ns|s|m|h|d|[kKMGT]i?B|B|%)?"  # 12, -3.5, 20ms, 64MB
     r"|0[xX][0-9a-fA-F]+"  # 0x1f
-    r"|[0-9a-fA-F]{8,})"  # hashes, hex ids, UUID parts
+    r"|[0-9a-fA-F]{8,}"  # hashes, hex ids, UUID parts
+    # shorter hex ids (Java's identity hash, 9f4ef63) only with a digit and a letter a-f
+    r"|[0-9a-f]{0,5}(?:[0-9][a-f]|[a-f][0-9])[0-9a-f]{2,5})"
 )
+# Dates written with names: the weekday and month are part of the value, or one event splits
+# by day ("at Fri Jun 17 07:07:00 2005", "17/Jun/2005:07:07:00 +0200", "Jun 17, 2005 7:07 AM").
+# Full names are spelled out, not `Jan[a-z]*`, so that words such as "Decimal 5" stay.
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+_WEEKDAY = (
+    r"(?:Mon(?:day)?|Tue(?:s(?:day)?)?|Wed(?:nesday)?|Thu(?:r(?:s(?:day)?)?)?|Fri(?:day)?"
+    r"|Sat(?:urday)?|Sun(?:day)?)"
+)
+_CLOCK = r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?(?:[.,][0-9]+)?(?:\s?[AaPp][Mm]\b)?"
+_ZONE = r"(?:\s?(?:[+-][0-9]{2}:?[0-9]{2}|UTC|GMT|Z|[ECMP][SD]T|CES?T)\b)?"
+_DATE = (
+    r"\b(?:"
+    + _WEEKDAY
+    + r",?\s+)?(?:"
+    # Jun 17 [2005] [07:07:00] [2005] [+0200]
+    + _MONTH
+    + r"\.?\s+[0-9]{1,2}(?:st|nd|rd|th)?\b(?:,?\s+[0-9]{4}\b)?(?:,?\s+"
+    + _CLOCK
+    + _ZONE
+    + r")?(?:\s+[0-9]{4}\b)?"
+    # 17 Jun 2005, 17/Jun/2005:07:07:00, 17-Jun-05
+    + r"|[0-9]{1,2}[ /-]"
+    + _MONTH
+    + r"[ /-][0-9]{2,4}\b(?:[: ]"
+    + _CLOCK
+    + _ZONE
+    + r")?"
+    + r")"
+)
+_UNIT = r"(?:[kKMGT]i?B|B|bytes|ms|us|ns|s|sec|secs|seconds)\b"
 _MASKS: tuple[tuple[str, str], ...] = (
     (
         "|".join(
             (
+                _DATE,
                 r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+",  # URLs
                 r"\B/[^\s\"'<>,\])]+",  # absolute paths, /ip:port (not HTTP/1.1: \B)
-                r"\b[A-Za-z]:\\[^\s\"'<>]+",  # Windows paths
+                # relative paths of three parts or more (a/b/c; HTTP/1.1 has two)
+                r"\b[A-Za-z0-9_.$~-]+(?:/[A-Za-z0-9_.$~-]+){2,}/?",
+                # Windows paths: C:\..., \\?\..., \\server\share, or three parts a\b\c
+                r"(?:\b[A-Za-z]:|\\\\[?.]?)\\?[^\s\"'<>]*",
+                r"\b[A-Za-z0-9_.$~-]+(?:\\[A-Za-z0-9_.$~-]+){2,}\\?",
                 r"\b[0-9a-fA-F]{1,4}(?:::?[0-9a-fA-F]{1,4}){3,7}\b",  # IPv6, MAC
                 # \B[-+]: a sign counts only where no word precedes it (`to -1`, not `x-1`)
                 r"(?:\B[-+]|\b)(?:" + _RUN + r"*[_.-])?" + _NUMBER + r"(?:[_.-]" + _RUN + r"*)?\b",
@@ -117,14 +157,17 @@ _MASKS: tuple[tuple[str, str], ...] = (
         WILDCARD,
     ),
     # key=value: the value is the variable, the key is the message's structure. After the
-    # pass above, so that a URL's query string stays inside the URL.
-    (r"=(?:[^\s,;)\]}\"'&<>]|<\*>)+", "=" + WILDCARD),
-    # A list of variables is one variable (HDFS "delete blk_1 blk_2 ..." and "ip1,ip2"), and a
-    # size or duration is one variable with its unit ("9.2 KB" and "95 B" are the same slot).
+    # pass above, so that a URL's query string stays inside the URL. A quoted value is one
+    # value, spaces and all; so is a braced one (ws=WorkSource{1013}). An empty value is a
+    # value too: `ruser= rhost=x` and `ruser=bob rhost=x` are one event.
     (
-        r"<\*>(?:[\s,]+<\*>| (?:[kKMGT]i?B|B|bytes|ms|us|ns|s|sec|secs|seconds)\b)+",
-        WILDCARD,
+        r"\b=(?:\"[^\"]*\"|'[^']*'|(?:[^\s,;(){}\[\]\"'&<>]|\{[^\s{}]*\}|\([^\s()]*\)|<\*>)*)",
+        "=" + WILDCARD,
     ),
+    # A list of variables is one variable (HDFS "delete blk_1 blk_2 ..." and "ip1,ip2"), and a
+    # size or duration is one variable with its unit ("9.2 KB" and "95 B" are the same slot),
+    # with or without a parenthesised restatement ("1234 bytes (1.2 KB)" and "95 bytes").
+    (r"<\*>(?:[\s,]+<\*>|\s*\(<\*>(?: " + _UNIT + r")?\)| " + _UNIT + r")+", WILDCARD),
 )
 
 

@@ -127,19 +127,39 @@ def test_grouping_accuracy_counts_only_exact_groups():
         ("Deleting /var/lib/nova/instances/x_del now", "Deleting <*> now"),
         ("GET https://api.example.com/v1/users?id=42 failed", "GET <*> failed"),
         (r"open C:\Temp\a.txt failed", "open <*> failed"),
-        # key=value: the value goes, the key stays; an empty value stays empty
+        # key=value: the value goes, the key stays; an empty value is a value too, so
+        # that `ruser= rhost=` and `ruser=bob rhost=x` are one event
         (
-            "logname= uid=0 tty=ssh rhost=1.2.3.4 user=root",
-            "logname= uid=<*> tty=<*> rhost=<*> user=<*>",
+            "logname= uid=0 tty=ssh ruser= rhost=1.2.3.4 user=root",
+            "logname=<*> uid=<*> tty=<*> ruser=<*> rhost=<*> user=<*>",
         ),
+        ('acquire tag="View Lock", ws=WorkSource{10113}', "acquire tag=<*>, ws=<*>"),
+        ("if (a == b)", "if (a == b)"),  # no key, no value
         # a list of variables is one variable
         (
             "BLOCK* ask 10.0.0.1:50010 to delete blk_1 blk_2 blk_3",
             "BLOCK* ask <*>:<*> to delete <*>",
         ),
         ("10.11.21.123,10.11.10.1 GET", "<*> GET"),
-        # timestamps
+        # timestamps, also with weekday and month names
         ("at 2017-05-16T00:00:00.008Z ok", "at <*>:<*>:<*> ok"),
+        ("connection from 1.2.3.4 at Fri Jun 17 07:07:00 2005", "connection from <*> at <*>"),
+        ("started Sat Jul  2 23:59:01 CEST 2005 ok", "started <*> ok"),
+        ("on Jun 17, 2005 7:07 AM done", "on <*> done"),
+        ("[17/Jun/2005:07:07:00 +0200] GET", "[<*>] GET"),
+        ("due 17 June 2005", "due <*>"),
+        ("next Mon Dec 5", "next <*>"),
+        # hex ids of 6 or 7 characters need a digit and a letter
+        (
+            "AppWindowToken{9f4ef63 token=x} and f39182 tail",
+            "AppWindowToken{<*> token=<*>} and <*> tail",
+        ),
+        # paths without a leading slash: relative with three parts or more, Windows forms
+        ("open a/b/c.txt failed", "open <*> failed"),
+        (r"from path '\\?\GLOBALROOT\Device\x' done", "from path '<*>' done"),
+        (r"copy lib\x86\a.dll", "copy <*>"),
+        # a size with a parenthesised restatement is one variable
+        ("close, 1190 bytes (1.16 KB) sent, 95 bytes received", "close, <*> sent, <*> received"),
     ],
 )
 def test_masks_common_variables(message: str, masked: str):
@@ -161,6 +181,14 @@ def test_masks_common_variables(message: str, masked: str):
 )
 def test_numbers_glued_to_letters_are_part_of_the_word(word: str):
     assert mask_message(f"loaded {word} ok") == f"loaded {word} ok"
+
+
+@pytest.mark.parametrize(
+    "words",
+    ["Decimal point", "May I", "on Sunday at noon", "a facade", "ext4 mounted", "TLSv1", "a/b"],
+)
+def test_words_like_dates_paths_or_hex_stay(words: str):
+    assert mask_message(words) == words
 
 
 def test_http_version_keeps_the_protocol_name():
