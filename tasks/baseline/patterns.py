@@ -66,6 +66,7 @@ regex time, tokens per message and memory (65,536 lines of 1 MB would be 64 GB i
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -86,6 +87,10 @@ MAX_MESSAGE_CHARS = 4096
 #: VM Paused/Resumed/Started/Stopped, are different events, not one event with a parameter.
 MIN_VARIABLE_VALUES = 5
 
+#: Two words that alternate at one slot in this many different messages are values of a
+#: variable wherever they meet (see `_Evidence`).
+ALTERNATION_CONTEXTS = 3
+
 WILDCARD = "<*>"
 
 _CHUNK_LINES = 65_536
@@ -97,12 +102,19 @@ _CHUNK_LINES = 65_536
 # digits, is what lets blk_1 and broadcast_4_piece0 land in one slot. The cost: constants with
 # a stand-alone number (utf-8, x86_64) become <*> too, still one pattern, less readable.
 _RUN = r"[A-Za-z0-9_.-]"
+# Shorter hex ids (Java's identity hash, 9f4ef63): six or more lowercase hex characters with a
+# digit next to a letter somewhere, so that words (facade, decade) stay. RE2 cannot count and
+# look around at once, so the length is spelled out by where that digit-letter pair sits.
+_HEX_PAIR = r"(?:[0-9][a-f]|[a-f][0-9])"
+_SHORT_HEX = "|".join(
+    f"[0-9a-f]{{{before}}}{_HEX_PAIR}[0-9a-f]{{{after}}}"
+    for before, after in (("4,", "0,"), ("0,", "4,"), ("1,3", "3"), ("3", "1,3"), ("2,3", "2,3"))
+)
 _NUMBER = (
     r"(?:[-+]?[0-9]+(?:\.[0-9]+)?(?:ms|us|ns|s|m|h|d|[kKMGT]i?B|B|%)?"  # 12, -3.5, 20ms, 64MB
     r"|0[xX][0-9a-fA-F]+"  # 0x1f
     r"|[0-9a-fA-F]{8,}"  # hashes, hex ids, UUID parts
-    # shorter hex ids (Java's identity hash, 9f4ef63) only with a digit and a letter a-f
-    r"|[0-9a-f]{0,5}(?:[0-9][a-f]|[a-f][0-9])[0-9a-f]{2,5})"
+    r"|" + _SHORT_HEX + r")"
 )
 # Dates written with names: the weekday and month are part of the value, or one event splits
 # by day ("at Fri Jun 17 07:07:00 2005", "17/Jun/2005:07:07:00 +0200", "Jun 17, 2005 7:07 AM").
@@ -137,6 +149,9 @@ _DATE = (
     + r")"
 )
 _UNIT = r"(?:[kKMGT]i?B|B|bytes|ms|us|ns|s|sec|secs|seconds)\b"
+# What a value's parenthesised restatement looks like: another value (with its unit), a
+# dotted name (the host of an address), or nothing at all. A plain word stays: `3 (LOOKING)`.
+_RESTATED = r"(?:<\*>(?: " + _UNIT + r")?|[^\s()]*[.:<][^\s()]*|)"
 _MASKS: tuple[tuple[str, str], ...] = (
     (
         "|".join(
@@ -166,8 +181,9 @@ _MASKS: tuple[tuple[str, str], ...] = (
     ),
     # A list of variables is one variable (HDFS "delete blk_1 blk_2 ..." and "ip1,ip2"), and a
     # size or duration is one variable with its unit ("9.2 KB" and "95 B" are the same slot),
-    # with or without a parenthesised restatement ("1234 bytes (1.2 KB)" and "95 bytes").
-    (r"<\*>(?:[\s,]+<\*>|\s*\(<\*>(?: " + _UNIT + r")?\)| " + _UNIT + r")+", WILDCARD),
+    # with or without a parenthesised restatement ("1234 bytes (1.2 KB)" and "95 bytes"); so is
+    # an address with or without its resolved name ("1.2.3.4 (host-1.example.org)", "1.2.3.4 ()").
+    (r"<\*>(?:[\s,]+<\*>|\s*\(" + _RESTATED + r"\)| " + _UNIT + r")+", WILDCARD),
 )
 
 
@@ -317,6 +333,8 @@ def _merge_slot(values: list[str]) -> str:
     first = values[0]
     if all(v == first for v in values):
         return first
+    if all(_is_variable_shaped(v) for v in values):  # `<<*>` must not pass for `<*>:<*>`
+        return WILDCARD
     for v in values:
         if WILDCARD in v and all(_covers(v, w) for w in values):
             return v
@@ -337,7 +355,9 @@ def _slot_keys(tokens: tuple[str, ...]) -> list[int]:
     return [hash((j, prefix[j], suffix[j + 1])) for j in range(n)]
 
 
-def _mine_same_length(members: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+def _mine_same_length(
+    members: list[tuple[str, ...]], evidence: _Evidence
+) -> list[tuple[str, ...]]:
     """Templates for distinct masked messages that all have the same number of tokens.
 
     Two clusters merge when they differ in exactly one slot (position) and either that slot
@@ -392,7 +412,7 @@ def _mine_same_length(members: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
         for key in set(todo):
             roots = shared.get(key)
             if roots is not None and len(roots) > 1:
-                unions.extend(_slot_unions(sorted(roots), templates))
+                unions.extend(_slot_unions(sorted(roots), templates, evidence))
         for a, b in unions:
             ra, rb = find(a), find(b)
             if ra != rb:
@@ -412,7 +432,60 @@ def _mine_same_length(members: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     return [templates[find(i)] for i in range(len(members))]
 
 
-def _slot_unions(roots: list[int], templates: dict[int, tuple[str, ...]]) -> list[tuple[int, int]]:
+class _Evidence:
+    """Words known to be values of a variable, and what a mining pass learned about more of them.
+
+    A word becomes a known value when it fills a slot (not the first) that generalises: one of
+    MIN_VARIABLE_VALUES or more words, or a word beside a masked value. Two words that alternate
+    at one slot (not the first) in ALTERNATION_CONTEXTS or more different events are values
+    too: user names and the hosts of a small fleet recur across many events, while an
+    enumeration (VM Paused/Resumed, GET/POST) names its event and alternates in that one only.
+    The first slot usually names the event ("tickTime set to 5", "Starting TrustedInstaller
+    ..."), so a word there is learned only when it is one of MIN_VARIABLE_VALUES or more in
+    at least two different events (program names leading every line of a proxy's log).
+    """
+
+    def __init__(self, known: frozenset[str]) -> None:
+        self.known = known
+        self.learned: set[str] = set()
+        self.pair_events: dict[tuple[str, str], set[tuple[str, ...]]] = defaultdict(set)
+        self.first_events: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+
+    def is_value(self, token: str) -> bool:
+        return _word(token) in self.known or _is_variable_shaped(token)
+
+    def new_words(self) -> set[str]:
+        words = set(self.learned)
+        for pair, events in self.pair_events.items():
+            if len(events) >= ALTERNATION_CONTEXTS:
+                words.update(pair)
+        words.update(w for w, events in self.first_events.items() if len(events) >= 2)
+        return {_word(w) for w in words} - self.known - {""}
+
+
+def _word(token: str) -> str:
+    """A token without the punctuation around it: `root,` in a list is the user `root`."""
+    return token.strip(",.;:!?()[]{}\"'")
+
+
+def _event_of(template: tuple[str, ...], j: int) -> tuple[str, ...]:
+    """What tells one event from another around slot j: the length and the outer words.
+
+    Coarser than the slot key on purpose: the same event with other values elsewhere (a
+    second state field, another count) is still one event, not more evidence.
+    """
+    rest = [t for i, t in enumerate(template) if i != j and not _is_variable_shaped(t)]
+    return (str(len(template)), rest[0] if rest else "", rest[-1] if rest else "")
+
+
+def _is_variable_shaped(token: str) -> bool:
+    """Masked values joined by punctuation only (`<*>`, `<*>:<*>`, `<<*>`): a value, not a word."""
+    return WILDCARD in token and not any(c.isalnum() for c in token.replace(WILDCARD, ""))
+
+
+def _slot_unions(
+    roots: list[int], templates: dict[int, tuple[str, ...]], evidence: _Evidence
+) -> list[tuple[int, int]]:
     """Which of these clusters (equal slot keys) to merge; exact check against hash clashes."""
     first = templates[roots[0]]
     j = _differing_slot(first, [templates[r] for r in roots[1:]])
@@ -423,18 +496,29 @@ def _slot_unions(roots: list[int], templates: dict[int, tuple[str, ...]]) -> lis
         by_value[templates[r][j]].append(r)
     if len(by_value) == 1:
         return [(roots[0], r) for r in roots[1:]]
-    if j == 0:
-        return []
-    if len(by_value) >= MIN_VARIABLE_VALUES:
+    literals = sorted(v for v in by_value if WILDCARD not in v)
+    many = len(by_value) >= MIN_VARIABLE_VALUES
+    if j and many:
+        evidence.learned.update(literals)
         return [(roots[0], r) for r in roots[1:]]
-    unions = []
+    # Known values (and masked ones) at this slot are one variable, even in the first slot.
+    values = [v for v in by_value if evidence.is_value(v)]
+    unions = [(by_value[values[0]][0], by_value[v][0]) for v in values[1:]]
+    if j == 0:
+        if many:
+            event = _event_of(first, j)
+            for v in literals:
+                evidence.first_events[v].add(event)
+        return unions
     for general, holders in by_value.items():
         if WILDCARD in general:
-            unions.extend(
-                (holders[0], others[0])
-                for value, others in by_value.items()
-                if value != general and _covers(general, value)
-            )
+            covered = [v for v in by_value if v != general and _covers(general, v)]
+            unions.extend((holders[0], by_value[v][0]) for v in covered)
+            if general == WILDCARD:
+                evidence.learned.update(v for v in covered if WILDCARD not in v)
+    event = _event_of(first, j)
+    for pair in itertools.combinations(literals, 2):
+        evidence.pair_events[pair].add(event)
     return unions
 
 
@@ -454,17 +538,28 @@ def _differing_slot(first: tuple[str, ...], others: list[tuple[str, ...]]) -> in
 
 
 def _mine(distinct: list[str]) -> list[str]:
-    """Template for each distinct masked message."""
+    """Template for each distinct masked message.
+
+    Mined again while a pass learns new known values (see `_Evidence`): a word learned from
+    one event can generalise a slot of another, in a message of any length. Words are only
+    ever added, so this ends, usually after two or three passes.
+    """
     by_length: dict[int, list[int]] = defaultdict(list)
     token_lists = [tuple(m.split()) for m in distinct]
     for i, tokens in enumerate(token_lists):
         by_length[len(tokens)].append(i)
-    out = [""] * len(distinct)
-    for indices in by_length.values():
-        mined = _mine_same_length([token_lists[i] for i in indices])
-        for i, tokens in zip(indices, mined, strict=True):
-            out[i] = " ".join(tokens)
-    return out
+    known: frozenset[str] = frozenset()
+    while True:
+        evidence = _Evidence(known)
+        out = [""] * len(distinct)
+        for indices in by_length.values():
+            mined = _mine_same_length([token_lists[i] for i in indices], evidence)
+            for i, tokens in zip(indices, mined, strict=True):
+                out[i] = " ".join(tokens)
+        learned = evidence.new_words()
+        if not learned:
+            return out
+        known = known | learned
 
 
 # --------------------------------------------------------------------------------------------

@@ -160,6 +160,8 @@ def test_grouping_accuracy_counts_only_exact_groups():
         (r"copy lib\x86\a.dll", "copy <*>"),
         # a size with a parenthesised restatement is one variable
         ("close, 1190 bytes (1.16 KB) sent, 95 bytes received", "close, <*> sent, <*> received"),
+        ("connection from 1.2.3.4 (host-4.example.org) at", "connection from <*> at"),
+        ("connection from 1.2.3.4 () at", "connection from <*> at"),
     ],
 )
 def test_masks_common_variables(message: str, masked: str):
@@ -254,6 +256,85 @@ def test_the_first_word_is_never_generalised():
     ]
     lines.append("42 set to 5")  # fully masked first word: still no merge
     assert len(set(_templates(lines))) == len(lines)
+
+
+def test_few_valued_variables_learned_from_a_slot_with_many_values():
+    users = ["admin", "oracle", "test", "guest", "support", "root"]
+    lines = [f"Failed password for {u} from 10.0.0.{i} port 22 ssh2" for i, u in enumerate(users)]
+    # only two users here: too few alone, but both were seen as values above
+    lines += [
+        f"Disconnecting: Too many authentication failures for {u} [preauth]" for u in users[:2]
+    ]
+    out = _templates(lines)
+    assert set(out[-2:]) == {"Disconnecting: Too many authentication failures for <*> [preauth]"}
+
+
+def test_hosts_of_a_small_fleet_alternate_across_events():
+    hosts = ["atlas", "boreas", "castor"]
+    events = [
+        "heartbeat lost from {}, retrying",
+        "node {} joined the cluster",
+        "rebalancing shards away from {} now",
+        "node {} left the cluster after a long wait",
+    ]
+    lines = [e.format(h) for e in events for h in hosts]
+    # enumerations beside them: each alternates within its one event only
+    lines += [
+        f"[instance: {i}] VM {s} (Lifecycle Event)" for i, s in enumerate(("Paused", "Resumed"))
+    ]
+    lines += [
+        f"{verb} TrustedInstaller {phase}."
+        for verb in ("Starting", "Ending")
+        for phase in ("initialization", "finalization")
+    ]
+    lines += [f"{verb} the TrustedInstaller main loop." for verb in ("Starting", "Ending")]
+    out = _templates(lines)
+    assert len(set(out[:12])) == 4
+    assert "node <*> joined the cluster" in out
+    assert len(set(out[12:])) == len(lines) - 12
+
+
+def test_the_first_word_generalises_when_it_varies_across_events():
+    programs = ["chrome.exe", "firefox.exe", "putty.exe", "Dropbox.exe", "WeChat.exe", "git.exe"]
+    lines = []
+    for i, prog in enumerate(programs):
+        lines.append(
+            f"{prog} - proxy.example.org:5070 open through proxy proxy.example.org:5070 HTTPS"
+        )
+        lines.append(
+            f"{prog} - proxy.example.org:5070 close, {i}190 bytes ({i}.16 KB) sent, 86 bytes received, lifetime <1 sec"
+        )
+        lines.append(
+            f"{prog} - proxy.example.org:5070 close, 45{i} bytes sent, 353 bytes received, lifetime 00:0{i}"
+        )
+    # an event seen with two programs only: known values by then
+    lines += [
+        f"{p} - proxy.example.org:5070 error : Could not connect through proxy"
+        for p in programs[:2]
+    ]
+    out = _templates(lines)
+    assert len(set(out)) == 3
+    assert out[-1] == "<*> - proxy.example.org:<*> error : Could not connect through proxy"
+    assert (
+        out[1]
+        == out[2]
+        == "<*> - proxy.example.org:<*> close, <*> sent, <*> received, lifetime <*>"
+    )
+
+
+def test_dates_with_names_do_not_split_an_event():
+    days = ["Fri Jun 17 07:07:00 2005", "Sat Jun 18 02:08:12 2005", "Mon Jul  4 23:01:59 2005"]
+    lines = [f"connection from 10.0.0.{i} (h{i}.example.org) at {d}" for i, d in enumerate(days)]
+    lines.append("connection from 10.0.0.9 () at Tue Jul  5 00:00:01 2005")
+    assert set(_templates(lines)) == {"connection from <*> at <*>"}
+
+
+def test_empty_key_values_are_values():
+    lines = [
+        "authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=1.2.3.4",
+        "authentication failure; logname= uid=0 euid=0 tty=ssh ruser=bob rhost=a.example.org",
+    ]
+    assert len(set(_templates(lines))) == 1
 
 
 def test_messages_of_other_lengths_never_interfere():
