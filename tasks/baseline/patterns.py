@@ -355,9 +355,7 @@ def _slot_keys(tokens: tuple[str, ...]) -> list[int]:
     return [hash((j, prefix[j], suffix[j + 1])) for j in range(n)]
 
 
-def _mine_same_length(
-    members: list[tuple[str, ...]], evidence: _Evidence
-) -> list[tuple[str, ...]]:
+def _mine_same_length(members: list[tuple[str, ...]], evidence: _Evidence) -> list[tuple[str, ...]]:
     """Templates for distinct masked messages that all have the same number of tokens.
 
     Two clusters merge when they differ in exactly one slot (position) and either that slot
@@ -448,8 +446,8 @@ class _Evidence:
     def __init__(self, known: frozenset[str]) -> None:
         self.known = known
         self.learned: set[str] = set()
-        self.pair_events: dict[tuple[str, str], set[tuple[str, ...]]] = defaultdict(set)
-        self.first_events: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+        self.pair_events: dict[tuple[str, str], set[tuple[int, str]]] = defaultdict(set)
+        self.first_events: dict[str, set[tuple[int, str]]] = defaultdict(set)
 
     def is_value(self, token: str) -> bool:
         return _word(token) in self.known or _is_variable_shaped(token)
@@ -468,14 +466,14 @@ def _word(token: str) -> str:
     return token.strip(",.;:!?()[]{}\"'")
 
 
-def _event_of(template: tuple[str, ...], j: int) -> tuple[str, ...]:
-    """What tells one event from another around slot j: the length and the outer words.
+def _event_of(template: tuple[str, ...], j: int) -> tuple[int, str]:
+    """What tells one event from another around slot j: the length and the first word.
 
-    Coarser than the slot key on purpose: the same event with other values elsewhere (a
-    second state field, another count) is still one event, not more evidence.
+    Coarser than the slot key on purpose: the same event with other values elsewhere (a second
+    state field, another service's name) is still one event, not more evidence.
     """
-    rest = [t for i, t in enumerate(template) if i != j and not _is_variable_shaped(t)]
-    return (str(len(template)), rest[0] if rest else "", rest[-1] if rest else "")
+    words = (t for i, t in enumerate(template) if i != j and not _is_variable_shaped(t))
+    return len(template), next(words, "")
 
 
 def _is_variable_shaped(token: str) -> bool:
@@ -541,8 +539,9 @@ def _mine(distinct: list[str]) -> list[str]:
     """Template for each distinct masked message.
 
     Mined again while a pass learns new known values (see `_Evidence`): a word learned from
-    one event can generalise a slot of another, in a message of any length. Words are only
-    ever added, so this ends, usually after two or three passes.
+    one event can generalise a slot of another, in a message of any length. Each pass starts
+    from the templates of the one before (merges only ever coarsen), and words are only ever
+    added, so this ends, usually after two passes, the second over far fewer templates.
     """
     by_length: dict[int, list[int]] = defaultdict(list)
     token_lists = [tuple(m.split()) for m in distinct]
@@ -551,14 +550,14 @@ def _mine(distinct: list[str]) -> list[str]:
     known: frozenset[str] = frozenset()
     while True:
         evidence = _Evidence(known)
-        out = [""] * len(distinct)
         for indices in by_length.values():
-            mined = _mine_same_length([token_lists[i] for i in indices], evidence)
-            for i, tokens in zip(indices, mined, strict=True):
-                out[i] = " ".join(tokens)
+            current = sorted({token_lists[i] for i in indices})
+            mined = dict(zip(current, _mine_same_length(current, evidence), strict=True))
+            for i in indices:
+                token_lists[i] = mined[token_lists[i]]
         learned = evidence.new_words()
         if not learned:
-            return out
+            return [" ".join(tokens) for tokens in token_lists]
         known = known | learned
 
 
