@@ -3,40 +3,43 @@
 How
 ---
 1. Mask, per message, with vectorised regexes (Arrow's RE2, `replace_substring_regex`, in
-   threads: its kernels release the GIL): URLs, paths, IPv4/IPv6/MAC, UUIDs and hex ids,
+   threads: its kernels release the GIL): dates (numeric, and written with weekday and month
+   names), URLs, absolute, relative and Windows paths, IPv4/IPv6/MAC, UUIDs and hex ids,
    numbers with their units, identifiers in which a number stands alone (blk_-42, node-7),
-   key=value values; then adjacent variables collapse into one (lists, "9.2 KB"). Messages
-   are first cut to MAX_MESSAGE_CHARS, and deduplicated before and after masking, so the
-   regexes run once per distinct line of a chunk and mining sees each masked form once.
+   key=value values (empty, quoted and braced ones too); then adjacent variables collapse into
+   one (lists, "9.2 KB", "1234 bytes (1.2 KB)", "1.2.3.4 (host.example.org)"). Messages are
+   first cut to MAX_MESSAGE_CHARS, and deduplicated before and after masking, so the regexes
+   run once per distinct line of a chunk and mining sees each masked form once.
 2. Mine the distinct masked messages by slot generalisation (`_mine_same_length`): among
    messages with the same number of tokens, two that differ in exactly one slot merge when
-   that slot is already a variable in one of them, or when it takes MIN_VARIABLE_VALUES (5)
-   or more distinct words; never in the first slot. Repeat until nothing merges.
+   that slot takes MIN_VARIABLE_VALUES (5) or more distinct words (not in the first slot), or
+   when the differing words are values already: masked, or known values of a variable
+   (`_Evidence`). A word becomes a known value by filling a generalised slot elsewhere, or by
+   alternating with another word at one slot in ALTERNATION_CONTEXTS (3) different events:
+   that is how user names and the hosts of a small fleet, too few per event to pass the first
+   test, still become variables, while an enumeration (GET/POST, VM Paused/Resumed), which
+   alternates within its one event, stays apart. Repeat until nothing merges and nothing new
+   is learned.
 3. ID = blake2b of the template: deterministic across runs and machines, independent of line
    order and of PYTHONHASHSEED (tested).
 
-Why not drain3 (or drain3-improved, the same Drain algorithm; not measured)
--------------------------------------------------------------------------
-Measured on the 7 Loghub-2k systems (bench/patterns.py; this machine, 2 cores):
-- Accuracy. drain3 0.9.11 with its example masks: mean Grouping Accuracy 0.840 (OpenStack
-  0.309, OpenSSH 0.720). Fed our masked, deduplicated messages instead: still 0.840. The limit
-  is Drain's similarity threshold, which merges events that differ in a word or two:
-  `"GET ..."`/`"POST ..."`, VM Paused/Resumed (one token in seven), "Failed none/password for
-  invalid user". Slot generalisation: 0.997.
-- Speed. drain3 masks and walks its tree line by line in Python: 52k lines/s with its masks.
-  Ours, on 1M lines with varied variables: 2.1M lines/s (best of 3; 1.3M on the first run,
-  which pays for fresh memory pages), so 41x (25x cold). This machine is shared: with other
-  processes busy the ratio has ranged from 14x to 43x between runs.
+Why not drain3 (or drain3-improved, the same Drain algorithm)
+-------------------------------------------------------------
+bench/patterns.py measures both on the same lines (figures in docs/readme/patterns.md).
+- Accuracy. drain3's limit is its similarity threshold, which merges events that differ in a
+  word or two (`"GET ..."`/`"POST ..."`, VM Paused/Resumed, "Failed none/password for invalid
+  user") and splits one event whose variables it did not mask.
+- Speed. drain3 masks and walks its tree line by line in Python; here the regexes run in
+  Arrow over distinct lines and mining sees each masked form once.
 - Stability. drain3's templates drift as lines arrive and its IDs are arrival counters, so
   the same lines in another order can get other templates and IDs; ours cannot.
-The miner is small (one pass of hashing per distinct message and round), so owning it costs
-less than adapting drain3's online model to a batch one.
 
-The threshold, honestly: MIN_VARIABLE_VALUES is one global setting, chosen on this benchmark
-where mean GA plateaus at 0.997 for 5 and 6. At 4, the four VM lifecycle events of OpenStack
-merge (OpenStack 0.946, mean 0.990); at 7 or more, the six user names of OpenSSH's "Failed
-password for <user>" stay apart (OpenSSH 0.807, mean 0.970); at 3, mean 0.916. So the 0.90
-target does not hang on it. Nothing is tuned per system, and no regex names a system.
+The thresholds, honestly: MIN_VARIABLE_VALUES and ALTERNATION_CONTEXTS are global settings,
+nothing is tuned per system, and no regex names a system. At MIN_VARIABLE_VALUES 4 the four VM
+lifecycle events of OpenStack merge; at 7 or more, more user names stay apart until learned
+elsewhere. At ALTERNATION_CONTEXTS 2, lifecycle words (begin/end, initialization/finalization)
+alternating in two events are taken for values; the first slot is stricter still (see
+`_Evidence`), because it usually names the event ("tickTime set to 5").
 
 Batch independence: the tradeoff
 --------------------------------
@@ -45,17 +48,18 @@ IPs, ids, paths) has the same template, and ID, whatever else is in the batch. W
 cannot tell from constants (user names, host names) need evidence from other lines: "Invalid
 user bob from <*>" mined alone stays as it is, and becomes "Invalid user <*> from <*>" in a
 batch that also holds alice, carol, dave and erin. That is unavoidable for any miner that
-learns variables from data; this one keeps it local: a template can change only if the batch
-holds messages with the same token count that differ from it in exactly one slot (directly or
-through a chain of such merges); unrelated messages never interfere. So the baseline stage
-mines all windows in one call, which makes baseline and incident share IDs by construction,
-and cross-run stability holds wherever the masks decide.
+learns variables from data. A template can change only if the batch holds messages with the
+same token count that differ from it in one slot, or teaches that its words are values. So the
+baseline stage mines all windows in one call, which makes baseline and incident share IDs by
+construction, and cross-run stability holds wherever the masks decide.
 
-Limits: quoted strings are not masked (Spark's 'sparkExecutorActorSystem' and OpenStack's
-"GET ..." are constants in the ground truth); messages that differ in two slots at once with
-no single-slot bridge stay apart (Hadoop's "Registering class X for class Y", 9 lines);
-constants with a stand-alone number (utf-8, x86_64, TLSv1.2) are masked: still one pattern
-each time, only less readable.
+Limits: quoted strings are masked only as key=value values (Spark's 'sparkExecutorActorSystem'
+and OpenStack's "GET ..." are constants in the ground truth); messages that differ in two slots
+at once with no single-slot bridge stay apart (Hadoop's "Registering class X for class Y", 9
+lines); a variable whose value has spaces changes the token count (Android's "Surface(name=a -
+b)"); booleans in key=value are values (Android's annotations keep `force=true` and
+`force=false` apart); constants with a stand-alone number (utf-8, x86_64, TLSv1.2) are masked:
+still one pattern each time, only less readable.
 
 Truncation: messages are cut to 4,096 characters before Arrow copies them. A 1 MB line is a
 payload (a JSON body, a heap dump, a stack trace); its event is named in its opening, and the

@@ -30,21 +30,27 @@ LOGHUB = Path(__file__).parent.parent / "data" / "loghub-2k"
 ROOT = Path(__file__).resolve().parent.parent
 
 # What the miner reaches, rounded down by about 0.01, so that a regression fails. Measured:
-# Apache 1.000, HDFS 1.000, Hadoop 0.989, OpenSSH 0.9985, OpenStack 1.000, Spark 1.000,
-# Zookeeper 0.9945 (mean 0.997; drain3 0.9.11 with its example masks: 0.840).
+# Android 0.967, Apache 1.000, HDFS 1.000, Hadoop 0.989, OpenSSH 1.000, OpenStack 1.000,
+# Spark 1.000, Windows 1.000, Zookeeper 0.9945 (mean 0.9945; drain3 0.9.11 with its example
+# masks: see docs/readme/patterns.md). Android and Windows carry the original, uncorrected
+# Loghub annotations and were added after the miner was built, as logs it was not tuned on.
 GA_FLOORS = {
+    "Android": 0.95,
     "Apache": 0.99,
     "HDFS": 0.99,
     "Hadoop": 0.97,
-    "OpenSSH": 0.98,
+    "OpenSSH": 0.99,
     "OpenStack": 0.99,
     "Spark": 0.99,
+    "Windows": 0.99,
     "Zookeeper": 0.98,
 }
 
 
 def load_loghub(system: str) -> tuple[list[str], list[str]]:
     path = LOGHUB / system / f"{system}_2k.log_structured_corrected.csv"
+    if not path.exists():  # Android, Windows: only the original annotations exist
+        path = path.with_name(f"{system}_2k.log_structured.csv")
     with path.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     return [r["Content"] for r in rows], [r["EventId"] for r in rows]
@@ -69,8 +75,15 @@ def test_grouping_accuracy_floor_per_system(system: str, loghub_accuracy: dict[s
     assert loghub_accuracy[system] >= GA_FLOORS[system]
 
 
-def test_mean_grouping_accuracy_at_least_090(loghub_accuracy: dict[str, float]):
-    assert np.mean(list(loghub_accuracy.values())) >= 0.90
+def test_every_loghub_system_is_tested():
+    assert sorted(GA_FLOORS) == sorted(p.name for p in LOGHUB.iterdir() if p.is_dir())
+
+
+def test_one_configuration_reaches_095_on_average_and_090_everywhere(
+    loghub_accuracy: dict[str, float],
+):
+    assert np.mean(list(loghub_accuracy.values())) >= 0.95
+    assert min(loghub_accuracy.values()) >= 0.90
 
 
 def test_grouping_accuracy_counts_only_exact_groups():
