@@ -99,6 +99,10 @@ WILDCARD = "<*>"
 
 _CHUNK_LINES = 65_536
 
+# Learning passes end when nothing new is learned, which takes two or three on real logs; the
+# cap only bounds input built so that every pass teaches one word more.
+_MAX_PASSES = 8
+
 # RE2 (Arrow's regex engine) has no look-around, so token boundaries are `\b`/`\B`: a number
 # glued to letters (ssh2, jk2_init, log4j, Slf4jLogger) is part of a word and stays, while an
 # identifier in which a number stands alone between separators (blk_-4543, attempt_14_0020_m_3,
@@ -115,7 +119,9 @@ _SHORT_HEX = "|".join(
     for before, after in (("4,", "0,"), ("0,", "4,"), ("1,3", "3"), ("3", "1,3"), ("2,3", "2,3"))
 )
 _NUMBER = (
-    r"(?:[-+]?[0-9]+(?:\.[0-9]+)?(?:ms|us|ns|s|m|h|d|[kKMGT]i?B|B|%)?"  # 12, -3.5, 20ms, 64MB
+    # 12, -3.5, 20ms, 64MB, 41C, 2.4GHz, 100Mbps; not 2nd or 5th, which are words
+    r"(?:[-+]?[0-9]+(?:\.[0-9]+)?"
+    r"(?:ms|us|ns|s|sec|min|m|h|d|[kKMGT]?i?B|[kKMG]?bps|[kKMG]?Hz|%|C|F|V|mV|W|A|mA|px|x)?"
     r"|0[xX][0-9a-fA-F]+"  # 0x1f
     r"|[0-9a-fA-F]{8,}"  # hashes, hex ids, UUID parts
     r"|" + _SHORT_HEX + r")"
@@ -545,14 +551,15 @@ def _mine(distinct: list[str]) -> list[str]:
     Mined again while a pass learns new known values (see `_Evidence`): a word learned from
     one event can generalise a slot of another, in a message of any length. Each pass starts
     from the templates of the one before (merges only ever coarsen), and words are only ever
-    added, so this ends, usually after two passes, the second over far fewer templates.
+    added, so this ends (see _MAX_PASSES), usually after two passes, the second over far
+    fewer templates.
     """
     by_length: dict[int, list[int]] = defaultdict(list)
     token_lists = [tuple(m.split()) for m in distinct]
     for i, tokens in enumerate(token_lists):
         by_length[len(tokens)].append(i)
     known: frozenset[str] = frozenset()
-    while True:
+    for _ in range(_MAX_PASSES):
         evidence = _Evidence(known)
         for indices in by_length.values():
             current = sorted({token_lists[i] for i in indices})
@@ -561,8 +568,9 @@ def _mine(distinct: list[str]) -> list[str]:
                 token_lists[i] = mined[token_lists[i]]
         learned = evidence.new_words()
         if not learned:
-            return [" ".join(tokens) for tokens in token_lists]
+            break
         known = known | learned
+    return [" ".join(tokens) for tokens in token_lists]
 
 
 # --------------------------------------------------------------------------------------------

@@ -129,6 +129,7 @@ def test_grouping_accuracy_counts_only_exact_groups():
         ("took 0.2477829 s, status -1, offset +5", "took <*>, status <*>, offset <*>"),
         ("GC pause 12ms then 3.5s", "GC pause <*> then <*>"),
         ("stored 9.2 KB of 64MB", "stored <*> of <*>"),
+        ("Temperature (41C) at 2.4GHz on 100Mbps", "Temperature (<*>) at <*> on <*>"),
         # identifiers in which a number stands alone are variables, whole
         (
             "PacketResponder 1 for block blk_-6952295868487656571 terminating",
