@@ -3,40 +3,43 @@
 How
 ---
 1. Mask, per message, with vectorised regexes (Arrow's RE2, `replace_substring_regex`, in
-   threads: its kernels release the GIL): URLs, paths, IPv4/IPv6/MAC, UUIDs and hex ids,
+   threads: its kernels release the GIL): dates (numeric, and written with weekday and month
+   names), URLs, absolute, relative and Windows paths, IPv4/IPv6/MAC, UUIDs and hex ids,
    numbers with their units, identifiers in which a number stands alone (blk_-42, node-7),
-   key=value values; then adjacent variables collapse into one (lists, "9.2 KB"). Messages
-   are first cut to MAX_MESSAGE_CHARS, and deduplicated before and after masking, so the
-   regexes run once per distinct line of a chunk and mining sees each masked form once.
+   key=value values (empty, quoted and braced ones too); then adjacent variables collapse into
+   one (lists, "9.2 KB", "1234 bytes (1.2 KB)", "1.2.3.4 (host.example.org)"). Messages are
+   first cut to MAX_MESSAGE_CHARS, and deduplicated before and after masking, so the regexes
+   run once per distinct line of a chunk and mining sees each masked form once.
 2. Mine the distinct masked messages by slot generalisation (`_mine_same_length`): among
    messages with the same number of tokens, two that differ in exactly one slot merge when
-   that slot is already a variable in one of them, or when it takes MIN_VARIABLE_VALUES (5)
-   or more distinct words; never in the first slot. Repeat until nothing merges.
+   that slot takes MIN_VARIABLE_VALUES (5) or more distinct words (not in the first slot), or
+   when the differing words are values already: masked, or known values of a variable
+   (`_Evidence`). A word becomes a known value by filling a generalised slot elsewhere, or by
+   alternating with another word at one slot in ALTERNATION_CONTEXTS (3) different events:
+   that is how user names and the hosts of a small fleet, too few per event to pass the first
+   test, still become variables, while an enumeration (GET/POST, VM Paused/Resumed), which
+   alternates within its one event, stays apart. Repeat until nothing merges and nothing new
+   is learned.
 3. ID = blake2b of the template: deterministic across runs and machines, independent of line
    order and of PYTHONHASHSEED (tested).
 
-Why not drain3 (or drain3-improved, the same Drain algorithm; not measured)
--------------------------------------------------------------------------
-Measured on the 7 Loghub-2k systems (bench/patterns.py; this machine, 2 cores):
-- Accuracy. drain3 0.9.11 with its example masks: mean Grouping Accuracy 0.840 (OpenStack
-  0.309, OpenSSH 0.720). Fed our masked, deduplicated messages instead: still 0.840. The limit
-  is Drain's similarity threshold, which merges events that differ in a word or two:
-  `"GET ..."`/`"POST ..."`, VM Paused/Resumed (one token in seven), "Failed none/password for
-  invalid user". Slot generalisation: 0.997.
-- Speed. drain3 masks and walks its tree line by line in Python: 52k lines/s with its masks.
-  Ours, on 1M lines with varied variables: 2.1M lines/s (best of 3; 1.3M on the first run,
-  which pays for fresh memory pages), so 41x (25x cold). This machine is shared: with other
-  processes busy the ratio has ranged from 14x to 43x between runs.
+Why not drain3 (or drain3-improved, the same Drain algorithm)
+-------------------------------------------------------------
+bench/patterns.py measures both on the same lines (figures in docs/readme/patterns.md).
+- Accuracy. drain3's limit is its similarity threshold, which merges events that differ in a
+  word or two (`"GET ..."`/`"POST ..."`, VM Paused/Resumed, "Failed none/password for invalid
+  user") and splits one event whose variables it did not mask.
+- Speed. drain3 masks and walks its tree line by line in Python; here the regexes run in
+  Arrow over distinct lines and mining sees each masked form once.
 - Stability. drain3's templates drift as lines arrive and its IDs are arrival counters, so
   the same lines in another order can get other templates and IDs; ours cannot.
-The miner is small (one pass of hashing per distinct message and round), so owning it costs
-less than adapting drain3's online model to a batch one.
 
-The threshold, honestly: MIN_VARIABLE_VALUES is one global setting, chosen on this benchmark
-where mean GA plateaus at 0.997 for 5 and 6. At 4, the four VM lifecycle events of OpenStack
-merge (OpenStack 0.946, mean 0.990); at 7 or more, the six user names of OpenSSH's "Failed
-password for <user>" stay apart (OpenSSH 0.807, mean 0.970); at 3, mean 0.916. So the 0.90
-target does not hang on it. Nothing is tuned per system, and no regex names a system.
+The thresholds, honestly: MIN_VARIABLE_VALUES and ALTERNATION_CONTEXTS are global settings,
+nothing is tuned per system, and no regex names a system. At MIN_VARIABLE_VALUES 4 the four VM
+lifecycle events of OpenStack merge; at 7 or more, more user names stay apart until learned
+elsewhere. At ALTERNATION_CONTEXTS 2, lifecycle words (begin/end, initialization/finalization)
+alternating in two events are taken for values; the first slot is stricter still (see
+`_Evidence`), because it usually names the event ("tickTime set to 5").
 
 Batch independence: the tradeoff
 --------------------------------
@@ -45,17 +48,18 @@ IPs, ids, paths) has the same template, and ID, whatever else is in the batch. W
 cannot tell from constants (user names, host names) need evidence from other lines: "Invalid
 user bob from <*>" mined alone stays as it is, and becomes "Invalid user <*> from <*>" in a
 batch that also holds alice, carol, dave and erin. That is unavoidable for any miner that
-learns variables from data; this one keeps it local: a template can change only if the batch
-holds messages with the same token count that differ from it in exactly one slot (directly or
-through a chain of such merges); unrelated messages never interfere. So the baseline stage
-mines all windows in one call, which makes baseline and incident share IDs by construction,
-and cross-run stability holds wherever the masks decide.
+learns variables from data. A template can change only if the batch holds messages with the
+same token count that differ from it in one slot, or teaches that its words are values. So the
+baseline stage mines all windows in one call, which makes baseline and incident share IDs by
+construction, and cross-run stability holds wherever the masks decide.
 
-Limits: quoted strings are not masked (Spark's 'sparkExecutorActorSystem' and OpenStack's
-"GET ..." are constants in the ground truth); messages that differ in two slots at once with
-no single-slot bridge stay apart (Hadoop's "Registering class X for class Y", 9 lines);
-constants with a stand-alone number (utf-8, x86_64, TLSv1.2) are masked: still one pattern
-each time, only less readable.
+Limits: quoted strings are masked only as key=value values (Spark's 'sparkExecutorActorSystem'
+and OpenStack's "GET ..." are constants in the ground truth); messages that differ in two slots
+at once with no single-slot bridge stay apart (Hadoop's "Registering class X for class Y", 9
+lines); a variable whose value has spaces changes the token count (Android's "Surface(name=a -
+b)"); booleans in key=value are values (Android's annotations keep `force=true` and
+`force=false` apart); constants with a stand-alone number (utf-8, x86_64, TLSv1.2) are masked:
+still one pattern each time, only less readable.
 
 Truncation: messages are cut to 4,096 characters before Arrow copies them. A 1 MB line is a
 payload (a JSON body, a heap dump, a stack trace); its event is named in its opening, and the
@@ -66,6 +70,7 @@ regex time, tokens per message and memory (65,536 lines of 1 MB would be 64 GB i
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import defaultdict, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -86,9 +91,17 @@ MAX_MESSAGE_CHARS = 4096
 #: VM Paused/Resumed/Started/Stopped, are different events, not one event with a parameter.
 MIN_VARIABLE_VALUES = 5
 
+#: Two words that alternate at one slot in this many different messages are values of a
+#: variable wherever they meet (see `_Evidence`).
+ALTERNATION_CONTEXTS = 3
+
 WILDCARD = "<*>"
 
 _CHUNK_LINES = 65_536
+
+# Learning passes end when nothing new is learned, which takes two or three on real logs; the
+# cap only bounds input built so that every pass teaches one word more.
+_MAX_PASSES = 8
 
 # RE2 (Arrow's regex engine) has no look-around, so token boundaries are `\b`/`\B`: a number
 # glued to letters (ssh2, jk2_init, log4j, Slf4jLogger) is part of a word and stays, while an
@@ -97,18 +110,70 @@ _CHUNK_LINES = 65_536
 # digits, is what lets blk_1 and broadcast_4_piece0 land in one slot. The cost: constants with
 # a stand-alone number (utf-8, x86_64) become <*> too, still one pattern, less readable.
 _RUN = r"[A-Za-z0-9_.-]"
-_NUMBER = (
-    r"(?:[-+]?[0-9]+(?:\.[0-9]+)?(?:ms|us|ns|s|m|h|d|[kKMGT]i?B|B|%)?"  # 12, -3.5, 20ms, 64MB
-    r"|0[xX][0-9a-fA-F]+"  # 0x1f
-    r"|[0-9a-fA-F]{8,})"  # hashes, hex ids, UUID parts
+# Shorter hex ids (Java's identity hash, 9f4ef63): six or more lowercase hex characters with a
+# digit next to a letter somewhere, so that words (facade, decade) stay. RE2 cannot count and
+# look around at once, so the length is spelled out by where that digit-letter pair sits.
+_HEX_PAIR = r"(?:[0-9][a-f]|[a-f][0-9])"
+_SHORT_HEX = "|".join(
+    f"[0-9a-f]{{{before}}}{_HEX_PAIR}[0-9a-f]{{{after}}}"
+    for before, after in (("4,", "0,"), ("0,", "4,"), ("1,3", "3"), ("3", "1,3"), ("2,3", "2,3"))
 )
+_NUMBER = (
+    # 12, -3.5, 20ms, 64MB, 41C, 2.4GHz, 100Mbps; not 2nd or 5th, which are words
+    r"(?:[-+]?[0-9]+(?:\.[0-9]+)?"
+    r"(?:ms|us|ns|s|sec|min|m|h|d|[kKMGT]?i?B|[kKMG]?bps|[kKMG]?Hz|%|C|F|V|mV|W|A|mA|px|x)?"
+    r"|0[xX][0-9a-fA-F]+"  # 0x1f
+    r"|[0-9a-fA-F]{8,}"  # hashes, hex ids, UUID parts
+    r"|" + _SHORT_HEX + r")"
+)
+# Dates written with names: the weekday and month are part of the value, or one event splits
+# by day ("at Fri Jun 17 07:07:00 2005", "17/Jun/2005:07:07:00 +0200", "Jun 17, 2005 7:07 AM").
+# Full names are spelled out, not `Jan[a-z]*`, so that words such as "Decimal 5" stay.
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+_WEEKDAY = (
+    r"(?:Mon(?:day)?|Tue(?:s(?:day)?)?|Wed(?:nesday)?|Thu(?:r(?:s(?:day)?)?)?|Fri(?:day)?"
+    r"|Sat(?:urday)?|Sun(?:day)?)"
+)
+_CLOCK = r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?(?:[.,][0-9]+)?(?:\s?[AaPp][Mm]\b)?"
+_ZONE = r"(?:\s?(?:[+-][0-9]{2}:?[0-9]{2}|UTC|GMT|Z|[ECMP][SD]T|CES?T)\b)?"
+_DATE = (
+    r"\b(?:"
+    + _WEEKDAY
+    + r",?\s+)?(?:"
+    # Jun 17 [2005] [07:07:00] [2005] [+0200]
+    + _MONTH
+    + r"\.?\s+[0-9]{1,2}(?:st|nd|rd|th)?\b(?:,?\s+[0-9]{4}\b)?(?:,?\s+"
+    + _CLOCK
+    + _ZONE
+    + r")?(?:\s+[0-9]{4}\b)?"
+    # 17 Jun 2005, 17/Jun/2005:07:07:00, 17-Jun-05
+    + r"|[0-9]{1,2}[ /-]"
+    + _MONTH
+    + r"[ /-][0-9]{2,4}\b(?:[: ]"
+    + _CLOCK
+    + _ZONE
+    + r")?"
+    + r")"
+)
+_UNIT = r"(?:[kKMGT]i?B|B|bytes|ms|us|ns|s|sec|secs|seconds)\b"
+# What a value's parenthesised restatement looks like: another value (with its unit), a
+# dotted name (the host of an address), or nothing at all. A plain word stays: `3 (LOOKING)`.
+_RESTATED = r"(?:<\*>(?: " + _UNIT + r")?|[^\s()]*[.:<][^\s()]*|)"
 _MASKS: tuple[tuple[str, str], ...] = (
     (
         "|".join(
             (
+                _DATE,
                 r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+",  # URLs
                 r"\B/[^\s\"'<>,\])]+",  # absolute paths, /ip:port (not HTTP/1.1: \B)
-                r"\b[A-Za-z]:\\[^\s\"'<>]+",  # Windows paths
+                # relative paths of three parts or more (a/b/c; HTTP/1.1 has two)
+                r"\b[A-Za-z0-9_.$~-]+(?:/[A-Za-z0-9_.$~-]+){2,}/?",
+                # Windows paths: C:\..., \\?\..., \\server\share, or three parts a\b\c
+                r"(?:\b[A-Za-z]:|\\\\[?.]?)\\?[^\s\"'<>]*",
+                r"\b[A-Za-z0-9_.$~-]+(?:\\[A-Za-z0-9_.$~-]+){2,}\\?",
                 r"\b[0-9a-fA-F]{1,4}(?:::?[0-9a-fA-F]{1,4}){3,7}\b",  # IPv6, MAC
                 # \B[-+]: a sign counts only where no word precedes it (`to -1`, not `x-1`)
                 r"(?:\B[-+]|\b)(?:" + _RUN + r"*[_.-])?" + _NUMBER + r"(?:[_.-]" + _RUN + r"*)?\b",
@@ -117,14 +182,18 @@ _MASKS: tuple[tuple[str, str], ...] = (
         WILDCARD,
     ),
     # key=value: the value is the variable, the key is the message's structure. After the
-    # pass above, so that a URL's query string stays inside the URL.
-    (r"=(?:[^\s,;)\]}\"'&<>]|<\*>)+", "=" + WILDCARD),
-    # A list of variables is one variable (HDFS "delete blk_1 blk_2 ..." and "ip1,ip2"), and a
-    # size or duration is one variable with its unit ("9.2 KB" and "95 B" are the same slot).
+    # pass above, so that a URL's query string stays inside the URL. A quoted value is one
+    # value, spaces and all; so is a braced one (ws=WorkSource{1013}). An empty value is a
+    # value too: `ruser= rhost=x` and `ruser=bob rhost=x` are one event.
     (
-        r"<\*>(?:[\s,]+<\*>| (?:[kKMGT]i?B|B|bytes|ms|us|ns|s|sec|secs|seconds)\b)+",
-        WILDCARD,
+        r"\b=(?:\"[^\"]*\"|'[^']*'|(?:[^\s,;(){}\[\]\"'&<>]|\{[^\s{}]*\}|\([^\s()]*\)|<\*>)*)",
+        "=" + WILDCARD,
     ),
+    # A list of variables is one variable (HDFS "delete blk_1 blk_2 ..." and "ip1,ip2"), and a
+    # size or duration is one variable with its unit ("9.2 KB" and "95 B" are the same slot),
+    # with or without a parenthesised restatement ("1234 bytes (1.2 KB)" and "95 bytes"); so is
+    # an address with or without its resolved name ("1.2.3.4 (host-1.example.org)", "1.2.3.4 ()").
+    (r"<\*>(?:[\s,]+<\*>|\s*\(" + _RESTATED + r"\)| " + _UNIT + r")+", WILDCARD),
 )
 
 
@@ -214,7 +283,8 @@ def _mask_chunk(arr: pa.Array) -> pa.Array:
         arr = pc.fill_null(arr, "")
     # byte length bounds the character length: only a chunk that may need cutting pays for it
     if len(arr) and pc.max(pc.binary_length(arr)).as_py() > MAX_MESSAGE_CHARS:
-        arr = pc.utf8_slice_codepoints(arr, 0, MAX_MESSAGE_CHARS)
+        # despite its name, Arrow's utf8_slice_codeunits counts code points (tested)
+        arr = pc.utf8_slice_codeunits(arr, 0, MAX_MESSAGE_CHARS)
     for pattern, replacement in _MASKS:
         arr = pc.replace_substring_regex(arr, pattern, replacement)
     return arr
@@ -273,6 +343,8 @@ def _merge_slot(values: list[str]) -> str:
     first = values[0]
     if all(v == first for v in values):
         return first
+    if all(_is_variable_shaped(v) for v in values):  # `<<*>` must not pass for `<*>:<*>`
+        return WILDCARD
     for v in values:
         if WILDCARD in v and all(_covers(v, w) for w in values):
             return v
@@ -293,7 +365,7 @@ def _slot_keys(tokens: tuple[str, ...]) -> list[int]:
     return [hash((j, prefix[j], suffix[j + 1])) for j in range(n)]
 
 
-def _mine_same_length(members: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+def _mine_same_length(members: list[tuple[str, ...]], evidence: _Evidence) -> list[tuple[str, ...]]:
     """Templates for distinct masked messages that all have the same number of tokens.
 
     Two clusters merge when they differ in exactly one slot (position) and either that slot
@@ -348,7 +420,7 @@ def _mine_same_length(members: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
         for key in set(todo):
             roots = shared.get(key)
             if roots is not None and len(roots) > 1:
-                unions.extend(_slot_unions(sorted(roots), templates))
+                unions.extend(_slot_unions(sorted(roots), templates, evidence))
         for a, b in unions:
             ra, rb = find(a), find(b)
             if ra != rb:
@@ -368,7 +440,60 @@ def _mine_same_length(members: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
     return [templates[find(i)] for i in range(len(members))]
 
 
-def _slot_unions(roots: list[int], templates: dict[int, tuple[str, ...]]) -> list[tuple[int, int]]:
+class _Evidence:
+    """Words known to be values of a variable, and what a mining pass learned about more of them.
+
+    A word becomes a known value when it fills a slot (not the first) that generalises: one of
+    MIN_VARIABLE_VALUES or more words, or a word beside a masked value. Two words that alternate
+    at one slot (not the first) in ALTERNATION_CONTEXTS or more different events are values
+    too: user names and the hosts of a small fleet recur across many events, while an
+    enumeration (VM Paused/Resumed, GET/POST) names its event and alternates in that one only.
+    The first slot usually names the event ("tickTime set to 5", "Starting TrustedInstaller
+    ..."), so a word there is learned only when it is one of MIN_VARIABLE_VALUES or more in
+    at least two different events (program names leading every line of a proxy's log).
+    """
+
+    def __init__(self, known: frozenset[str]) -> None:
+        self.known = known
+        self.learned: set[str] = set()
+        self.pair_events: dict[tuple[str, str], set[tuple[int, str]]] = defaultdict(set)
+        self.first_events: dict[str, set[tuple[int, str]]] = defaultdict(set)
+
+    def is_value(self, token: str) -> bool:
+        return _word(token) in self.known or _is_variable_shaped(token)
+
+    def new_words(self) -> set[str]:
+        words = set(self.learned)
+        for pair, events in self.pair_events.items():
+            if len(events) >= ALTERNATION_CONTEXTS:
+                words.update(pair)
+        words.update(w for w, events in self.first_events.items() if len(events) >= 2)
+        return {_word(w) for w in words} - self.known - {""}
+
+
+def _word(token: str) -> str:
+    """A token without the punctuation around it: `root,` in a list is the user `root`."""
+    return token.strip(",.;:!?()[]{}\"'")
+
+
+def _event_of(template: tuple[str, ...], j: int) -> tuple[int, str]:
+    """What tells one event from another around slot j: the length and the first word.
+
+    Coarser than the slot key on purpose: the same event with other values elsewhere (a second
+    state field, another service's name) is still one event, not more evidence.
+    """
+    words = (t for i, t in enumerate(template) if i != j and not _is_variable_shaped(t))
+    return len(template), next(words, "")
+
+
+def _is_variable_shaped(token: str) -> bool:
+    """Masked values joined by punctuation only (`<*>`, `<*>:<*>`, `<<*>`): a value, not a word."""
+    return WILDCARD in token and not any(c.isalnum() for c in token.replace(WILDCARD, ""))
+
+
+def _slot_unions(
+    roots: list[int], templates: dict[int, tuple[str, ...]], evidence: _Evidence
+) -> list[tuple[int, int]]:
     """Which of these clusters (equal slot keys) to merge; exact check against hash clashes."""
     first = templates[roots[0]]
     j = _differing_slot(first, [templates[r] for r in roots[1:]])
@@ -379,18 +504,29 @@ def _slot_unions(roots: list[int], templates: dict[int, tuple[str, ...]]) -> lis
         by_value[templates[r][j]].append(r)
     if len(by_value) == 1:
         return [(roots[0], r) for r in roots[1:]]
-    if j == 0:
-        return []
-    if len(by_value) >= MIN_VARIABLE_VALUES:
+    literals = sorted(v for v in by_value if WILDCARD not in v)
+    many = len(by_value) >= MIN_VARIABLE_VALUES
+    if j and many:
+        evidence.learned.update(literals)
         return [(roots[0], r) for r in roots[1:]]
-    unions = []
+    # Known values (and masked ones) at this slot are one variable, even in the first slot.
+    values = [v for v in by_value if evidence.is_value(v)]
+    unions = [(by_value[values[0]][0], by_value[v][0]) for v in values[1:]]
+    if j == 0:
+        if many:
+            event = _event_of(first, j)
+            for v in literals:
+                evidence.first_events[v].add(event)
+        return unions
     for general, holders in by_value.items():
         if WILDCARD in general:
-            unions.extend(
-                (holders[0], others[0])
-                for value, others in by_value.items()
-                if value != general and _covers(general, value)
-            )
+            covered = [v for v in by_value if v != general and _covers(general, v)]
+            unions.extend((holders[0], by_value[v][0]) for v in covered)
+            if general == WILDCARD:
+                evidence.learned.update(v for v in covered if WILDCARD not in v)
+    event = _event_of(first, j)
+    for pair in itertools.combinations(literals, 2):
+        evidence.pair_events[pair].add(event)
     return unions
 
 
@@ -410,17 +546,31 @@ def _differing_slot(first: tuple[str, ...], others: list[tuple[str, ...]]) -> in
 
 
 def _mine(distinct: list[str]) -> list[str]:
-    """Template for each distinct masked message."""
+    """Template for each distinct masked message.
+
+    Mined again while a pass learns new known values (see `_Evidence`): a word learned from
+    one event can generalise a slot of another, in a message of any length. Each pass starts
+    from the templates of the one before (merges only ever coarsen), and words are only ever
+    added, so this ends (see _MAX_PASSES), usually after two passes, the second over far
+    fewer templates.
+    """
     by_length: dict[int, list[int]] = defaultdict(list)
     token_lists = [tuple(m.split()) for m in distinct]
     for i, tokens in enumerate(token_lists):
         by_length[len(tokens)].append(i)
-    out = [""] * len(distinct)
-    for indices in by_length.values():
-        mined = _mine_same_length([token_lists[i] for i in indices])
-        for i, tokens in zip(indices, mined, strict=True):
-            out[i] = " ".join(tokens)
-    return out
+    known: frozenset[str] = frozenset()
+    for _ in range(_MAX_PASSES):
+        evidence = _Evidence(known)
+        for indices in by_length.values():
+            current = sorted({token_lists[i] for i in indices})
+            mined = dict(zip(current, _mine_same_length(current, evidence), strict=True))
+            for i in indices:
+                token_lists[i] = mined[token_lists[i]]
+        learned = evidence.new_words()
+        if not learned:
+            break
+        known = known | learned
+    return [" ".join(tokens) for tokens in token_lists]
 
 
 # --------------------------------------------------------------------------------------------
