@@ -214,7 +214,7 @@ def _mask_chunk(arr: pa.Array) -> pa.Array:
         arr = pc.fill_null(arr, "")
     # byte length bounds the character length: only a chunk that may need cutting pays for it
     if len(arr) and pc.max(pc.binary_length(arr)).as_py() > MAX_MESSAGE_CHARS:
-        arr = pc.utf8_slice_codepoints(arr, 0, MAX_MESSAGE_CHARS)
+        arr = pc.utf8_slice_codeunits(arr, 0, MAX_MESSAGE_CHARS)
     for pattern, replacement in _MASKS:
         arr = pc.replace_substring_regex(arr, pattern, replacement)
     return arr

@@ -88,7 +88,9 @@ def render_draft(
     generated_at: datetime,
 ) -> str:
     """The draft postmortem as Markdown."""
-    failed = [o for o in manifest.objects if o.status is ObjectStatus.FAILED]
+    failed = [
+        o for o in manifest.objects if o.status in (ObjectStatus.FAILED, ObjectStatus.PARTIAL)
+    ]
     rejected = [o for o in manifest.objects if o.rejected.total]
     return (
         template_environment()

@@ -48,7 +48,8 @@ def test_yaml_spec_loads_and_normalises_to_utc(tmp_path: Path) -> None:
     assert spec.sources[0].bucket == "acme-logs"
     assert spec.sources[0].prefix == "fluent-bit-logs/"
     assert spec.sources[1].format is LogFormat.AUTO
-    assert spec.sources[1].local_path == Path("logs")
+    # A relative path is taken from the spec file's folder, not the working directory.
+    assert spec.sources[1].local_path == tmp_path / "logs"
 
 
 def test_json_spec_loads(tmp_path: Path) -> None:

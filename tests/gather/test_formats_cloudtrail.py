@@ -7,6 +7,7 @@ import json
 import orjson
 
 from tasks.contracts import LogFormat
+from tasks.gather.formats import TRUNCATED
 from tests.gather.formats_support import AWS, parse, ts
 
 
@@ -107,7 +108,7 @@ def test_cloudtrail_truncates_huge_request_parameters():
 
 def test_cloudtrail_not_a_records_document_is_one_clear_rejection():
     for data, reason in [
-        (b'{"Records": [ {"eventTime": ', "invalid_json"),
+        (b'[{"Records": [ {"eventTime": ', "invalid_json"),
         (b'{"foo": 1}', "not_cloudtrail"),
         (b"[1, 2]", "not_cloudtrail"),
     ]:
@@ -127,3 +128,23 @@ def test_cloudtrail_record_without_time_is_rejected_at_its_index():
         (2, "no_timestamp"),
         (3, "not_an_object"),
     }
+
+
+def test_cloudtrail_cut_short_keeps_its_complete_records_and_says_so():
+    events = [_event("ecs", "UpdateService", {"service": f"svc{i}"}) for i in range(3)]
+    whole = _trail(*events)
+    cut = whole[: whole.index(b"svc2") + 2]  # inside the third record
+    rows, tally = parse(LogFormat.CLOUDTRAIL, cut)
+    assert [r["service"] for r in rows] == ["svc0", "svc1"]
+    assert [r["line"] for r in rows] == [1, 2]
+    assert tally.counts == {TRUNCATED: 1}
+    assert tally.examples[0].line == 3  # the first record that is missing
+    assert "ends after 2 complete records" in tally.examples[0].excerpt
+
+
+def test_cloudtrail_broken_in_the_middle_keeps_the_records_before_the_break():
+    events = [_event("ecs", "UpdateService", {"service": f"svc{i}"}) for i in range(3)]
+    broken = _trail(*events).replace(b'"svc1"', b'"svc1"}}}', 1)
+    rows, tally = parse(LogFormat.CLOUDTRAIL, broken)
+    assert [r["service"] for r in rows] == ["svc0", "svc1"]
+    assert tally.counts == {"invalid_json": 1}

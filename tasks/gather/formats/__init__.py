@@ -25,7 +25,7 @@ from tasks.gather.formats import (
     text,
     vpc_flow,
 )
-from tasks.gather.formats._context import ParseContext, Parser
+from tasks.gather.formats._context import TRUNCATED, ParseContext, Parser
 from tasks.gather.formats.fluentbit_k8s import workload_name
 from tasks.gather.formats.keys import service_from_key
 from tasks.gather.formats.sniff import sniff_format
@@ -62,6 +62,7 @@ def parse_block(
 
 __all__ = [
     "FORMATS",
+    "TRUNCATED",
     "WHOLE_OBJECT_FORMATS",
     "ParseContext",
     "Parser",

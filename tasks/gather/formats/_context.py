@@ -20,3 +20,7 @@ class ParseContext:
 
 
 Parser = Callable[[bytes, int, ParseContext], tuple[pa.Table, RejectTally]]
+
+#: Reject reason for an object that ends part-way through a record (a whole-object format cut
+#: short). The records before it are kept; the gather stage marks the object partial.
+TRUNCATED = "truncated"

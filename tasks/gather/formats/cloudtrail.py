@@ -4,6 +4,8 @@ the 1-based index of its record.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import orjson
@@ -11,7 +13,7 @@ import pyarrow as pa
 
 from tasks.contracts import PARSED_SCHEMA, RejectTally
 from tasks.gather.formats._arrow import orjson_text
-from tasks.gather.formats._context import ParseContext
+from tasks.gather.formats._context import TRUNCATED, ParseContext
 from tasks.gather.formats._rows import records_table
 
 # requestParameters keys naming the resource a call changed, best first. `name` is only a
@@ -163,13 +165,51 @@ def _ct_record(event: dict) -> dict[str, Any]:
     }
 
 
+_RECORDS_START_RE = re.compile(rb'^\s*\{\s*"Records"\s*:\s*\[')
+
+
+def _complete_records(data: bytes) -> list[Any] | None:
+    """The records that are whole in a document that does not parse (cut short by a failed
+    upload or a truncated copy), or None when it does not even start like CloudTrail."""
+    start = _RECORDS_START_RE.match(data)
+    if start is None:
+        return None
+    text = data[start.end() :].decode("utf-8", "replace")
+    decoder = json.JSONDecoder()
+    events: list[Any] = []
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return events
+        try:
+            event, pos = decoder.raw_decode(text, pos)
+        except ValueError:
+            return events
+        events.append(event)
+
+
 def parse(data: bytes, first_line: int, ctx: ParseContext) -> tuple[pa.Table, RejectTally]:
+    """A CloudTrail document -> one row per record; a document cut short keeps its complete
+    records and reports TRUNCATED at the index of the first missing one."""
     tally = RejectTally()
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        tally.add(first_line, "invalid_json", f"not a CloudTrail JSON document: {exc}")
-        return PARSED_SCHEMA.empty_table(), tally
+        events = _complete_records(data)
+        if events is None:
+            tally.add(first_line, "invalid_json", f"not a CloudTrail JSON document: {exc}")
+            return PARSED_SCHEMA.empty_table(), tally
+        # The records before the break are genuine events; keep them and say what is missing.
+        cut_short = not data.rstrip().endswith(b"}")
+        tally.add(
+            first_line + len(events),
+            TRUNCATED if cut_short else "invalid_json",
+            f"the document {'ends' if cut_short else 'breaks'} after {len(events)} complete "
+            f"records: {exc}",
+        )
+        doc = {"Records": events}
     events = doc.get("Records") if isinstance(doc, dict) else None
     if not isinstance(events, list):
         tally.add(first_line, "not_cloudtrail", 'expected a {"Records": [...]} document')

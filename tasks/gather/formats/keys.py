@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from tasks.contracts import Source
 from tasks.gather.formats.fluentbit_k8s import workload_name
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -68,3 +69,43 @@ def _export_service(prefix: str, stream: str) -> str | None:
 def export_stream(key: str) -> str | None:
     m = EXPORT_KEY_RE.search(key)
     return m.group("stream") if m else None
+
+
+# Suffixes a log file's name carries after the service's name: compression, rotation numbers
+# and dates (nova-compute.log.1.gz, app.log.2026-01-05), and the log extension itself.
+_FILE_SUFFIX_RE = re.compile(
+    r"(?:\.(?:gz|gzip|zst|zstd|bz2|xz|lz4)$"
+    r"|\.\d+$|\.\d{4}-?\d{2}-?\d{2}(?:[T_-]?\d{2,6})?$"
+    r"|\.(?:log|logs|txt|out|err|json|jsonl|ndjson)$)",
+    re.IGNORECASE,
+)
+
+
+def file_service(key: str) -> str | None:
+    """The service a log file's name gives: `nova/nova-compute.log.gz` -> `nova-compute`."""
+    name = key.rsplit("/", 1)[-1]
+    while True:
+        stem = _FILE_SUFFIX_RE.sub("", name, count=1)
+        if stem == name or not stem:
+            break
+        name = stem
+    return name or None
+
+
+def default_service(source: Source, key: str) -> str:
+    """The service of an object's records when they name none themselves.
+
+    In order: the source's own `service_pattern`, a layout the key is known to follow (Fluent
+    Bit tags, CloudWatch exports, ALB keys, `service=` folders), the file's name in a local
+    folder (one file per process, as OpenStack and most hosts keep them), else the source.
+    """
+    if source.service_pattern:
+        m = re.search(source.service_pattern, key)
+        if m and m.group("service"):
+            return m.group("service")
+    known = service_from_key(key)
+    if known:
+        return known
+    if not source.is_s3:
+        return file_service(key) or source.name
+    return source.name
