@@ -278,17 +278,6 @@ def open_decompressed(raw: BinaryIO) -> tuple[Compression, BinaryIO]:
     return compression, _Decompressed(reader, compression, errors)  # type: ignore[return-value]
 
 
-def read_whole(stream: BinaryIO, limit: int) -> bytes:
-    """The rest of the stream in one piece, for formats that are one document per object."""
-    data = stream.read(limit + 1)
-    while len(data) <= limit:
-        more = stream.read(limit + 1 - len(data))
-        if not more:
-            return data
-        data += more
-    raise TooLarge(f"the decompressed object is larger than {limit // (1024 * 1024)} MiB")
-
-
 @dataclass
 class LineBlock:
     first_line: int  # 1-based number of the first line in `data`

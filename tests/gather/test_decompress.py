@@ -15,12 +15,10 @@ from tasks.gather.decompress import (
     TOO_LONG,
     Compression,
     CorruptStream,
-    TooLarge,
     detect_compression,
     iter_line_blocks,
     open_decompressed,
     peek,
-    read_whole,
 )
 
 LINES = [f'{{"n": {i}, "msg": "line {i}"}}\n'.encode() for i in range(5000)]
@@ -106,12 +104,6 @@ def test_peek_puts_the_bytes_back() -> None:
     assert head == TEXT[:100]
     assert stream.read(50) == TEXT[:50]
     assert stream.read() == TEXT[50:]
-
-
-def test_read_whole_refuses_oversized_documents() -> None:
-    assert read_whole(io.BytesIO(TEXT), len(TEXT)) == TEXT
-    with pytest.raises(TooLarge):
-        read_whole(io.BytesIO(TEXT), len(TEXT) - 1)
 
 
 def blocks(data: bytes, **kwargs):
