@@ -65,7 +65,8 @@ def report_draft(result: DraftResult, as_json: bool) -> None:
     else:
         s = result.stats
         err.print(
-            f"Read {s.read} of {s.listed} objects ({s.skipped} skipped, {s.failed} failed); "
+            f"Read {s.read} of {s.listed} objects ({s.skipped} skipped, {s.failed} failed"
+            f"{f', {s.partial} partly read' if s.partial else ''}); "
             f"{s.lines_parsed:,} lines parsed, {s.lines_rejected:,} rejected, {s.rows_kept:,} in the windows."
         )
         for error in result.errors:
