@@ -90,7 +90,8 @@ def report_draft(result: DraftResult, as_json: bool) -> None:
     else:
         s = result.stats
         err.print(
-            f"Read {s.read} of {s.listed} objects ({s.skipped} skipped, {s.failed} failed); "
+            f"Read {s.read} of {s.listed} objects ({s.skipped} skipped, {s.failed} failed"
+            f"{f', {s.partial} partly read' if s.partial else ''}); "
             f"{s.lines_parsed:,} lines parsed, {s.lines_rejected:,} rejected, {s.rows_kept:,} in the windows."
         )
         for error in result.errors:
@@ -255,7 +256,7 @@ def eval_(
         if name not in ("auto", "claude", "bedrock", "offline"):
             fail(f"--analyst: unknown analyst {name!r}; choose auto, claude, bedrock or offline.")
     settings = resolve_settings()
-    quiet_prefect(as_json)
+    configure_prefect(as_json)
     try:
         if folder is None:
             unknown = sorted(set(scenario or []) - set(SCENARIOS))

@@ -54,3 +54,35 @@ def test_patterns_on_a_missing_file_is_one_clear_error(tmp_path: Path) -> None:
     outcome = runner.invoke(app, ["patterns", str(tmp_path / "nope.log")])
     assert outcome.exit_code == 2
     assert "nope.log" in outcome.stderr
+
+
+def test_patterns_on_awkward_files_work_or_exit_2_with_one_sentence(tmp_path: Path) -> None:
+    long_lines = "".join(f"2026-01-05T10:00:{i:02d}Z INFO {'é漢' * 3000} {i}\n" for i in range(5))
+    (tmp_path / "long.log").write_text(long_lines)
+    (tmp_path / "utf16.log").write_text(long_lines[:2000] + "\n", encoding="utf-16")
+    (tmp_path / "binary.bin").write_bytes(bytes(range(256)) * 400)
+    for name in ("long.log", "utf16.log", "binary.bin"):
+        outcome = runner.invoke(app, ["patterns", str(tmp_path / name)])
+        assert outcome.exit_code == 0, (name, outcome.stderr)
+        assert all(json.loads(line)["line"] for line in outcome.stdout.splitlines())
+    utf16 = [
+        json.loads(line)
+        for line in runner.invoke(
+            app, ["patterns", str(tmp_path / "utf16.log")]
+        ).stdout.splitlines()
+    ]
+    assert "\\u0000" not in json.dumps(utf16) and utf16[0]["pattern"].startswith("é漢")
+    (tmp_path / "fake.log.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
+    outcome = runner.invoke(app, ["patterns", str(tmp_path / "fake.log.gz")])
+    assert outcome.exit_code == 2
+    assert "fake.log.gz: cannot be read to the end: corrupt gzip" in outcome.stderr
+    assert "Traceback" not in outcome.stderr
+
+
+def test_draft_with_a_binary_spec_exits_2_with_one_sentence(tmp_path: Path) -> None:
+    spec = tmp_path / "incident.yaml"
+    spec.write_bytes(bytes(range(256)) * 4)
+    outcome = runner.invoke(app, ["draft", str(spec)])
+    assert outcome.exit_code == 2
+    assert "not a text file in UTF-8" in outcome.stderr
+    assert "Traceback" not in outcome.stderr

@@ -8,15 +8,10 @@ from pathlib import Path
 
 from tasks.baseline.patterns import mine_patterns
 from tasks.contracts import LogFormat
-from tasks.gather.decompress import (
-    MAX_WHOLE_OBJECT_BYTES,
-    SNIFF_BYTES,
-    iter_line_blocks,
-    open_decompressed,
-    peek,
-    read_whole,
-)
-from tasks.gather.formats import ParseContext, needs_whole_object, parse_block, sniff_format
+from tasks.errors import SpecError
+from tasks.gather.decompress import CorruptStream, TooLarge
+from tasks.gather.formats import ParseContext, needs_whole_object, parse_block
+from tasks.gather.records import open_records
 
 
 def file_messages(path: Path, fmt: LogFormat, max_line_bytes: int) -> list[str | None]:
@@ -28,26 +23,27 @@ def file_messages(path: Path, fmt: LogFormat, max_line_bytes: int) -> list[str |
         default_service=None,
         reference_time=datetime.fromtimestamp(path.stat().st_mtime, UTC),
     )
+    messages: list[str | None] = []
     with path.open("rb") as raw:
-        _, stream = open_decompressed(raw)
-        head, stream = peek(stream, SNIFF_BYTES)
-        if fmt is LogFormat.AUTO:
-            fmt = sniff_format(path.name, head)
-        if needs_whole_object(fmt):
-            table, _ = parse_block(fmt, read_whole(stream, MAX_WHOLE_OBJECT_BYTES), 1, ctx)
-            return table.column("message").to_pylist()
-        messages: list[str | None] = []
-        for block in iter_line_blocks(stream, max_line_bytes=max_line_bytes):
-            lines = block.data.split(b"\n")
-            if block.data.endswith(b"\n"):
-                lines.pop()
-            messages.extend(line.decode("utf-8", "replace").strip() or None for line in lines)
-            table, _ = parse_block(fmt, block.data, block.first_line, ctx)
-            for line, message in zip(
-                table.column("line").to_pylist(), table.column("message").to_pylist(), strict=True
-            ):
-                if message:
-                    messages[line - 1] = message
+        try:
+            opened = open_records(raw, path.name, fmt, max_line_bytes=max_line_bytes)
+            for block in opened.blocks:
+                table, _ = parse_block(opened.fmt, block.data, block.first_line, ctx)
+                if needs_whole_object(opened.fmt):
+                    return table.column("message").to_pylist()
+                lines = block.data.split(b"\n")
+                if block.data.endswith(b"\n"):
+                    lines.pop()
+                messages.extend(line.decode("utf-8", "replace").strip() or None for line in lines)
+                for line, message in zip(
+                    table.column("line").to_pylist(),
+                    table.column("message").to_pylist(),
+                    strict=True,
+                ):
+                    if message:
+                        messages[line - 1] = message
+        except (CorruptStream, TooLarge) as exc:
+            raise SpecError(f"cannot be read to the end: {exc}.") from exc
     return messages
 
 

@@ -87,6 +87,9 @@ class ObjectStatus(StrEnum):
     READ = "read"  # fetched and parsed (some lines may still have been rejected)
     SKIPPED = "skipped"  # deliberately not read: outside the window, digest file, write test
     FAILED = "failed"  # could not be read: vanished, access denied, corrupt compression
+    # read in part: it breaks off (truncated, or corrupt compression part-way) and the records
+    # before the break are kept; `reason` says where
+    PARTIAL = "partial"
 
 
 class ObjectRecord(BaseModel):
@@ -106,6 +109,8 @@ class ObjectRecord(BaseModel):
     lines_parsed: int = 0
     lines_in_window: int = 0
     rejected: RejectTally = Field(default_factory=RejectTally)
+    encoding: str | None = None  # the text encoding transcoded from (utf-16-le...); None: UTF-8
+    invalid_utf8_lines: int = 0  # lines whose bytes were not UTF-8 (kept, with U+FFFD)
 
 
 class GatherStats(BaseModel):
@@ -113,10 +118,12 @@ class GatherStats(BaseModel):
     read: int = 0
     skipped: int = 0
     failed: int = 0
+    partial: int = 0  # read in part; their kept rows are in the frame
     skipped_by_reason: dict[str, int] = Field(default_factory=dict)
     bytes_read: int = 0
     lines_parsed: int = 0
     lines_rejected: int = 0
+    invalid_utf8_lines: int = 0
     rows_kept: int = 0  # rows inside the gather windows, written to logs.parquet
     seconds: float = 0.0
 

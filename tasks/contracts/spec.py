@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -84,6 +85,29 @@ class Source(BaseModel):
     name: Annotated[str, Field(pattern=INCIDENT_ID_PATTERN)]
     uri: str
     format: LogFormat = LogFormat.AUTO
+    service_pattern: str | None = Field(
+        default=None,
+        description=(
+            "A regular expression searched in each object key, with a named group `service` "
+            "naming the service of the object's records when they do not name one, e.g. "
+            "`(?P<service>[^/]+)/[^/]+$` for one folder per service."
+        ),
+    )
+
+    @field_validator("service_pattern")
+    @classmethod
+    def _check_service_pattern(cls, pattern: str | None) -> str | None:
+        if pattern is None:
+            return None
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from None
+        if "service" not in compiled.groupindex:
+            raise ValueError(
+                f"{pattern!r} has no named group `service`; write it as (?P<service>...)"
+            )
+        return pattern
 
     @field_validator("uri")
     @classmethod
@@ -121,6 +145,15 @@ class Source(BaseModel):
     def local_path(self) -> Path:
         return Path(self.uri[7:] if self.uri.startswith("file://") else self.uri)
 
+    def relative_to(self, folder: Path) -> Source:
+        """This source with a relative local path resolved against `folder`."""
+        if self.is_s3 or self.local_path.expanduser().is_absolute():
+            return self
+        scheme = "file://" if self.uri.startswith("file://") else ""
+        return self.model_copy(
+            update={"uri": scheme + str(Path(folder).absolute() / self.local_path)}
+        )
+
 
 class IncidentSpec(BaseModel):
     """What the SRE lead knows when they ask for a postmortem."""
@@ -149,9 +182,10 @@ class IncidentSpec(BaseModel):
         """Load a YAML or JSON spec; every error names the file and the field at fault."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            raw = path.read_bytes()
         except OSError as exc:
             raise SpecError(f"{path}: cannot read the incident spec ({exc.strerror}).") from exc
+        text = _spec_text(path, raw)
         try:
             data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError) as exc:
@@ -161,9 +195,32 @@ class IncidentSpec(BaseModel):
         if not isinstance(data, dict):
             raise SpecError(f"{path}: expected a mapping of fields, got {type(data).__name__}.")
         try:
-            return cls.model_validate(data)
+            spec = cls.model_validate(data)
         except ValidationError as exc:
             raise SpecError(f"{path}: {describe_validation_error(exc)}") from exc
+        return spec.with_sources_relative_to(path.parent)
+
+    def with_sources_relative_to(self, folder: Path) -> IncidentSpec:
+        """Relative local source paths taken from `folder` (the spec file's), as compose
+        files do: a spec and its logs can move together, and the run works from anywhere."""
+        sources = [s.relative_to(folder) for s in self.sources]
+        return self.model_copy(update={"sources": sources})
+
+
+def _spec_text(path: Path, raw: bytes) -> str:
+    """The spec's text: UTF-8 (with or without a BOM) or UTF-16 with a BOM, else one sentence."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{path}: not a text file in UTF-8 (byte 0x{raw[exc.start]:02x} at offset "
+            f"{exc.start}); an incident spec is YAML or JSON saved as UTF-8."
+        ) from None
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -18,8 +18,10 @@ get blocks of bytes and return Arrow tables already cut to the windows. The pool
 
 Failure policy. A source that cannot be listed adds one sentence to `manifest.errors`, and the
 others are still read. An object that cannot be read is FAILED with the reason; the others
-still count. An object whose compressed data is corrupt part-way keeps the rows parsed before
-the damage (each still leads back to its line) and is FAILED with "corrupt gzip after N bytes".
+still count. An object whose compressed data is corrupt part-way, or that ends part-way through a
+record, keeps the rows parsed before the break (each still leads back to its line) and is
+PARTIAL with the reason ("corrupt gzip after N bytes"). Entries of a local folder that are not
+regular files (a FIFO, a symlink loop) are SKIPPED with the reason.
 """
 
 from __future__ import annotations
@@ -55,23 +57,9 @@ from tasks.contracts import (
     TimeWindow,
     object_id,
 )
-from tasks.gather.decompress import (
-    MAX_WHOLE_OBJECT_BYTES,
-    SNIFF_BYTES,
-    CorruptStream,
-    TooLarge,
-    iter_line_blocks,
-    open_decompressed,
-    peek,
-    read_whole,
-)
-from tasks.gather.formats import (
-    ParseContext,
-    needs_whole_object,
-    parse_block,
-    service_from_key,
-    sniff_format,
-)
+from tasks.gather.decompress import CorruptStream, TooLarge
+from tasks.gather.formats import TRUNCATED, ParseContext, parse_block
+from tasks.gather.formats.keys import default_service
 from tasks.gather.layouts import (
     Interval,
     key_interval,
@@ -80,6 +68,7 @@ from tasks.gather.layouts import (
     widen,
 )
 from tasks.gather.progress import NoProgress, ProgressReporter
+from tasks.gather.records import open_records
 from tasks.gather.storage import ObjectInfo, SourceError, StorageError, Store, open_store, s3_client
 from tasks.output import sibling_temp, write_model_json
 from tasks.settings import Settings
@@ -170,7 +159,7 @@ def _list_source(
 
 def _classify(item: _Listed, wide: list[Interval], margin_minutes: float) -> str | None:
     """Marks the record SKIPPED and returns the reason code, or None when it must be read."""
-    reason = skip_reason(item.info.key)
+    reason = item.info.unreadable or skip_reason(item.info.key)
     if reason is None and not may_hold_window_data(item.interval, wide):
         span = item.interval
         assert span is not None
@@ -294,6 +283,9 @@ class _Outcome:
     etag: str | None = None
     bytes_read: int = 0
     failure: str | None = None
+    partial: bool = False  # the failure came part-way: what was read before it is kept
+    encoding: str | None = None
+    invalid_utf8_lines: int = 0
     rejected: RejectTally = field(default_factory=RejectTally)
 
 
@@ -340,6 +332,7 @@ class _Pipeline:
         except _Cancelled:
             outcome.failure = "Not read: the gather stage stopped."
         except CorruptStream as exc:
+            outcome.partial = outcome.jobs > 0
             outcome.failure = (
                 f"{exc} ({item.record.uri}); the rows parsed before the damage are kept."
             )
@@ -358,29 +351,23 @@ class _Pipeline:
         with item.store.open(info, self.on_bytes) as stored:
             outcome.etag = stored.etag or info.etag
             try:
-                _, stream = open_decompressed(stored)
-                head, stream = peek(stream, SNIFF_BYTES)
-                fmt = source.format
-                if fmt is LogFormat.AUTO:
-                    fmt = sniff_format(info.key, head)
-                outcome.fmt = fmt
+                opened = open_records(
+                    stored, info.key, source.format, max_line_bytes=self.settings.max_line_bytes
+                )
+                outcome.fmt, outcome.encoding = opened.fmt, opened.encoding
                 reference = item.interval.end if item.interval else None
                 ctx = ParseContext(
                     source=source.name,
                     key=info.key,
-                    default_service=service_from_key(info.key) or source.name,
+                    default_service=default_service(source, info.key),
                     reference_time=reference or info.last_modified or self.latest_end,
                 )
-                if needs_whole_object(fmt):
-                    data = read_whole(stream, MAX_WHOLE_OBJECT_BYTES)
-                    self._submit(outcome.index, _Job(fmt, data, 1, ctx, self.windows), outcome)
-                else:
-                    blocks = iter_line_blocks(stream, max_line_bytes=self.settings.max_line_bytes)
-                    for block in blocks:
-                        outcome.rejected.merge(block.rejected)
-                        if block.data:
-                            job = _Job(fmt, block.data, block.first_line, ctx, self.windows)
-                            self._submit(outcome.index, job, outcome)
+                for block in opened.blocks:
+                    outcome.rejected.merge(block.rejected)
+                    outcome.invalid_utf8_lines += block.invalid_utf8_lines
+                    if block.data:
+                        job = _Job(opened.fmt, block.data, block.first_line, ctx, self.windows)
+                        self._submit(outcome.index, job, outcome)
                 stored.drain()
             except (CorruptStream, TooLarge):
                 # The content is unusable but the object is evidence: hash all of it.
@@ -450,6 +437,12 @@ def _read_all(
                     record.lines_parsed += parsed.parsed
                     record.lines_in_window += parsed.table.num_rows
                     record.rejected.merge(parsed.rejected)
+                    if TRUNCATED in parsed.rejected.counts and record.status is ObjectStatus.READ:
+                        record.status = ObjectStatus.PARTIAL
+                        record.reason = (
+                            f"{record.uri} ends part-way through a record (a truncated object); "
+                            "the complete records before the break are kept."
+                        )
                 object_finished(index)
             else:
                 outcome: _Outcome = payload
@@ -464,9 +457,12 @@ def _read_all(
                     # What was hashed, should the object have changed since it was listed.
                     record.size = outcome.bytes_read
                 record.rejected.merge(outcome.rejected)
+                record.encoding = outcome.encoding
+                record.invalid_utf8_lines = outcome.invalid_utf8_lines
                 if outcome.failure:
                     # A read failure explains more than a parser error it may have caused.
-                    record.status = ObjectStatus.FAILED
+                    partial = outcome.partial and record.status is not ObjectStatus.FAILED
+                    record.status = ObjectStatus.PARTIAL if partial else ObjectStatus.FAILED
                     record.reason = outcome.failure
                 object_finished(outcome.index)
     except BaseException:
@@ -596,10 +592,13 @@ def gather_logs(
             stats.read += 1
         elif record.status is ObjectStatus.SKIPPED:
             stats.skipped += 1
+        elif record.status is ObjectStatus.PARTIAL:
+            stats.partial += 1
         else:
             stats.failed += 1
         stats.lines_parsed += record.lines_parsed
         stats.lines_rejected += record.rejected.total
+        stats.invalid_utf8_lines += record.invalid_utf8_lines
     stats.rows_kept = writer.rows_written
     stats.seconds = round(time.monotonic() - started, 3)
 

@@ -3,9 +3,10 @@
 Compression is recognised by magic bytes, never by file extension: shippers name files
 `.log` that are gzip (Vector, ALB), and `.gz` files that a tool already inflated on download.
 
-- gzip goes through isal's igzip, which reads every member of a concatenated stream (chunked
-  writers produce them; `zlib.decompressobj(31)` silently stops after the first) at several
-  times the stdlib's speed, and releases the GIL while it inflates.
+- gzip goes through isal's zlib, at several times the stdlib's speed, releasing the GIL while
+  it inflates. Every member of a concatenated stream is read (chunked writers produce them; a
+  bare `zlib.decompressobj(31)` silently stops after the first), and everything inflated
+  before a break is handed over before the error (isal's `GzipFile` drops its last read).
 - zstd goes through `zstandard` with `read_across_frames=True`, for the same reason.
 - Anything else is read as it is.
 
@@ -31,7 +32,7 @@ from typing import BinaryIO
 
 import numpy as np
 import zstandard
-from isal import igzip, isal_zlib
+from isal import isal_zlib
 
 from tasks.contracts import RejectTally
 
@@ -116,14 +117,34 @@ def peek(stream: BinaryIO, size: int) -> tuple[bytes, BinaryIO]:
     """The first `size` bytes (fewer at end of stream), and a stream that still starts with them."""
     parts: list[bytes] = []
     got = 0
+    rest = stream
     while got < size:
-        chunk = stream.read(size - got)
+        try:
+            chunk = stream.read(size - got)
+        except CorruptStream as exc:
+            if not parts:
+                raise
+            rest = _Broken(exc)  # the head is good data: the break comes after it
+            break
         if not chunk:
             break
         parts.append(chunk)
         got += len(chunk)
     head = b"".join(parts)
-    return head, _Prefixed(head, stream)  # type: ignore[return-value]
+    return head, _Prefixed(head, rest)  # type: ignore[return-value]
+
+
+class _Broken(io.RawIOBase):
+    """What is left of a stream that broke: the error, on every read."""
+
+    def __init__(self, error: CorruptStream) -> None:
+        self._error = error
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        raise self._error
 
 
 class _Decompressed(io.RawIOBase):
@@ -156,6 +177,84 @@ class _Decompressed(io.RawIOBase):
         return len(data)
 
 
+class _GzipMembers(io.RawIOBase):
+    """Every gzip member of a stream, inflated by isal's zlib.
+
+    isal's `GzipFile` hands over nothing from its last read when the data breaks off there: a
+    truncated one-member object (a failed upload, CloudTrail's usual size) would give no
+    bytes at all. A decompressor object gives everything inflated before the break; the error
+    comes on the next read. Reads may return fewer bytes than asked, as raw streams do.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._inflate = isal_zlib.decompressobj(31)
+        self._input = b""  # compressed bytes not yet given to the decompressor
+        self._in_member = False  # some of the current member was read
+        self._out = b""
+        self._error: BaseException | None = None
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            parts = []
+            while not self._done and self._error is None:
+                self._step()
+                parts.append(self._out)
+                self._out = b""
+            if not any(parts) and self._error is not None:
+                raise self._error
+            return b"".join(parts)
+        while not self._out and not self._done and self._error is None:
+            self._step()
+        if not self._out and self._error is not None:
+            raise self._error
+        out = self._out
+        if len(out) <= size:
+            self._out = b""
+            return out
+        self._out = out[size:]
+        return out[:size]
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _step(self) -> None:
+        # Small input pieces keep each call's leftover input (copied back in) small.
+        data = self._input or self._raw.read(_GZIP_INPUT_BYTES)
+        self._input = b""
+        if not data:
+            if self._in_member:
+                self._error = EOFError("truncated")
+            self._done = True
+            return
+        if not self._in_member:
+            data = data.lstrip(b"\x00")  # zero padding between or after members
+            if not data:
+                return
+        self._in_member = True
+        try:
+            # Bounded output: a megabyte of zeros inflates to a gigabyte.
+            self._out = self._inflate.decompress(data, READ_BYTES)
+        except isal_zlib.error as exc:
+            self._error = exc
+            return
+        self._input = self._inflate.unconsumed_tail
+        if self._inflate.eof:
+            # The next member, if any; writers may pad the end with zeros, as gzip allows.
+            self._input = self._inflate.unused_data
+            self._inflate = isal_zlib.decompressobj(31)
+            self._in_member = False
+
+
+_GZIP_INPUT_BYTES = 128 * 1024
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, EOFError):
         return "the stream ends before its end-of-stream marker (truncated object)"
@@ -167,8 +266,8 @@ def open_decompressed(raw: BinaryIO) -> tuple[Compression, BinaryIO]:
     head, stream = peek(raw, 4)
     compression = detect_compression(head)
     if compression is Compression.GZIP:
-        reader = igzip.GzipFile(fileobj=stream, mode="rb")
-        errors = (igzip.BadGzipFile, isal_zlib.error, EOFError)
+        reader = _GzipMembers(stream)
+        errors = (isal_zlib.error, EOFError)
     elif compression is Compression.ZSTD:
         reader = zstandard.ZstdDecompressor().stream_reader(
             stream, read_across_frames=True, closefd=False, read_size=READ_BYTES
@@ -179,22 +278,12 @@ def open_decompressed(raw: BinaryIO) -> tuple[Compression, BinaryIO]:
     return compression, _Decompressed(reader, compression, errors)  # type: ignore[return-value]
 
 
-def read_whole(stream: BinaryIO, limit: int) -> bytes:
-    """The rest of the stream in one piece, for formats that are one document per object."""
-    data = stream.read(limit + 1)
-    while len(data) <= limit:
-        more = stream.read(limit + 1 - len(data))
-        if not more:
-            return data
-        data += more
-    raise TooLarge(f"the decompressed object is larger than {limit // (1024 * 1024)} MiB")
-
-
 @dataclass
 class LineBlock:
     first_line: int  # 1-based number of the first line in `data`
     data: bytes  # complete lines; only the object's last line may lack its newline
     rejected: RejectTally = field(default_factory=RejectTally)
+    invalid_utf8_lines: int = 0  # lines with bytes that are not UTF-8 (parsers replace them)
 
 
 def iter_line_blocks(

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from stat import S_ISBLK, S_ISCHR, S_ISFIFO, S_ISSOCK
 from typing import Any, BinaryIO
 
 import boto3
@@ -83,6 +84,10 @@ class ObjectInfo:
     size: int
     etag: str | None  # as S3 reports it, without quotes; None for local files
     last_modified: datetime | None
+    # (code, sentence) when the listing already knows the entry cannot be read as a log:
+    # a named pipe, a socket, a symlink loop or a dangling link. It is kept in the manifest
+    # as skipped rather than vanishing from it.
+    unreadable: tuple[str, str] | None = None
 
 
 class StoredBytes(io.RawIOBase):
@@ -428,12 +433,43 @@ class LocalStore(Store):
                 f"Cannot list folder '{self.root / prefix}' (source '{self.source.name}'): "
                 f"{exc.strerror}."
             ) from exc
+        ancestors: set[str] | None = None  # real paths of this folder and those above it
         for entry in entries:
-            if entry.is_dir():
-                folders.append(f"{prefix}{entry.name}/")
-            elif entry.is_file():
-                files.append(self._info(Path(entry.path), entry.stat()))
+            key = f"{prefix}{entry.name}"
+            try:
+                is_dir, is_file = entry.is_dir(), entry.is_file()
+                if is_dir and entry.is_symlink():
+                    if ancestors is None:
+                        ancestors = self._ancestors(prefix)
+                    if os.path.realpath(entry.path) in ancestors:
+                        files.append(self._unreadable(key, "symlink_loop", _LOOP))
+                        continue
+                info_stat = entry.stat() if is_file else None
+            except OSError as exc:
+                # ELOOP (a link to itself) and the like: this entry is unusable, not the folder.
+                files.append(self._unreadable(key, "symlink_loop", _LOOP, exc))
+                continue
+            if is_dir:
+                folders.append(f"{key}/")
+            elif info_stat is not None:
+                files.append(self._info(Path(entry.path), info_stat))
+            else:
+                files.append(self._unreadable(key, *_special_file(entry)))
         return files, folders
+
+    def _ancestors(self, prefix: str) -> set[str]:
+        """Real paths of the folder at `prefix` and of each folder above it up to the root: a
+        symlink to any of them would make the walk go round for ever."""
+        parts = [p for p in prefix.split("/") if p]
+        return {os.path.realpath(self.root.joinpath(*parts[:i])) for i in range(len(parts) + 1)}
+
+    def _unreadable(
+        self, key: str, code: str, sentence: str, exc: OSError | None = None
+    ) -> ObjectInfo:
+        detail = f" ({exc.strerror})" if exc is not None and exc.strerror else ""
+        return ObjectInfo(
+            key=key, size=0, etag=None, last_modified=None, unreadable=(code, sentence + detail)
+        )
 
     def list_flat(self, prefix: str) -> Iterator[ObjectInfo]:
         files, folders = self.list_level(prefix)
@@ -458,6 +494,28 @@ class LocalStore(Store):
             return ObjectError(f"Cannot read {path} (source '{self.source.name}'): {exc}.")
 
         return StoredBytes(handle, describe=describe, etag=None, on_bytes=on_bytes)
+
+
+_LOOP = "A symbolic link that leads back into its own folder tree, not a log file"
+
+
+def _special_file(entry: os.DirEntry) -> tuple[str, str]:
+    """(code, sentence) for an entry that is neither a folder nor a regular file."""
+    try:
+        mode = entry.stat().st_mode
+    except OSError:
+        return "broken_link", "A symbolic link to a file that does not exist."
+    kind = (
+        "a named pipe (FIFO)"
+        if S_ISFIFO(mode)
+        else "a socket"
+        if S_ISSOCK(mode)
+        else "a device"
+        if S_ISCHR(mode) or S_ISBLK(mode)
+        else "not a regular file"
+    )
+    # Opening a FIFO would block until some process writes to it.
+    return "special_file", f"The entry is {kind}, not a regular file: not read."
 
 
 def open_store(source: Source, settings: Settings, *, client: Any = None) -> Store:

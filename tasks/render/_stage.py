@@ -187,7 +187,9 @@ def render_draft(
 ) -> str:
     """The draft postmortem as Markdown: every section an SRE team expects, AI statements with
     their verification status, numbers from the findings only."""
-    failed = [o for o in manifest.objects if o.status is ObjectStatus.FAILED]
+    failed = [
+        o for o in manifest.objects if o.status in (ObjectStatus.FAILED, ObjectStatus.PARTIAL)
+    ]
     rejected = [o for o in manifest.objects if o.rejected.total]
     return (
         template_environment()

@@ -48,7 +48,8 @@ def test_yaml_spec_loads_and_normalises_to_utc(tmp_path: Path) -> None:
     assert spec.sources[0].bucket == "acme-logs"
     assert spec.sources[0].prefix == "fluent-bit-logs/"
     assert spec.sources[1].format is LogFormat.AUTO
-    assert spec.sources[1].local_path == Path("logs")
+    # A relative path is taken from the spec file's folder, not the working directory.
+    assert spec.sources[1].local_path == tmp_path / "logs"
 
 
 def test_json_spec_loads(tmp_path: Path) -> None:
@@ -129,3 +130,56 @@ def test_settings_reject_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POSTMORTEM_MAX_LINE_BYTES", "10")
     with pytest.raises(ValueError, match="max_line_bytes"):
         load_settings()
+
+
+def test_a_binary_or_non_utf8_spec_is_one_sentence(tmp_path: Path) -> None:
+    for name, raw in [
+        ("binary.yaml", bytes(range(256)) * 4),
+        ("latin1.yaml", GOOD.replace("title: ", "title: café ").encode("latin-1")),
+    ]:
+        path = tmp_path / name
+        path.write_bytes(raw)
+        with pytest.raises(SpecError) as info:
+            IncidentSpec.from_file(path)
+        message = str(info.value)
+        assert message.startswith(f"{path}: not a text file in UTF-8 (byte 0x")
+        assert "\n" not in message
+
+
+def test_utf16_and_bom_specs_load(tmp_path: Path) -> None:
+    for codec in ("utf-16", "utf-8-sig"):
+        path = tmp_path / f"{codec}.yaml"
+        path.write_bytes(GOOD.encode(codec))
+        assert IncidentSpec.from_file(path).sources[0].bucket == "acme-logs"
+
+
+def test_relative_sources_are_taken_from_the_spec_folder_whatever_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec_dir = tmp_path / "incidents"
+    spec_dir.mkdir()
+    text = GOOD.replace("uri: ./logs", "uri: logs/OS-001").replace(
+        "    format: fluentbit-k8s\n",
+        "    format: fluentbit-k8s\n  - name: far\n    uri: file://../elsewhere\n"
+        "  - name: home\n    uri: ~/logs\n  - name: abs\n    uri: /var/log/app\n",
+    )
+    write(spec_dir, text)
+    monkeypatch.chdir(tmp_path)  # the working directory must not matter
+    spec = IncidentSpec.from_file(Path("incidents") / "incident.yaml")
+    by_name = {s.name: s for s in spec.sources}
+    assert by_name["local"].local_path == spec_dir.absolute() / "logs" / "OS-001"
+    assert by_name["far"].uri == f"file://{spec_dir.absolute()}/../elsewhere"
+    assert by_name["home"].uri == "~/logs"
+    assert by_name["abs"].uri == "/var/log/app"
+    assert by_name["app"].uri == "s3://acme-logs/fluent-bit-logs/"
+
+
+def test_service_pattern_needs_a_valid_regex_with_a_service_group(tmp_path: Path) -> None:
+    ok = GOOD.replace(
+        "    uri: ./logs\n", "    uri: ./logs\n    service_pattern: '^(?P<service>[^/]+)/'\n"
+    )
+    assert IncidentSpec.from_file(write(tmp_path, ok)).sources[1].service_pattern
+    no_group = ok.replace("(?P<service>[^/]+)", "([^/]+)")
+    assert "has no named group `service`" in load_error(tmp_path, no_group)
+    broken = ok.replace("(?P<service>[^/]+)", "(?P<service>[^/]+")
+    assert "sources[1].service_pattern" in load_error(tmp_path, broken)

@@ -1,0 +1,168 @@
+"""Embedded container lines, which may themselves be JSON: the `log` of a Fluent Bit
+record, the message of a CloudWatch export line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tasks.gather.formats._json import (
+    JSON_ROLES,
+    NESTED_PATHS,
+    FieldSet,
+    Role,
+    render_attrs,
+    resolve_roles,
+)
+from tasks.gather.formats._jsonlines import read_json_table
+from tasks.gather.formats._normalise import level_from_text, message_from_any
+
+# The app's own timestamp keys inside an embedded line duplicate the record's; not attrs.
+_EMBEDDED_ROLES = tuple(
+    Role(r.name, r.paths, r.normalise, keep_unused=False) if r.name == "ts" else r
+    for r in JSON_ROLES
+)
+
+
+@dataclass
+class Embedded:
+    """Role columns for n embedded lines: JSON lines give their keys, text lines their text."""
+
+    columns: dict[str, pa.Array | None]  # ts, level, service, ..., aligned to the n lines
+    level_text: pa.Array  # level found in the words of text lines
+    attrs: pa.Array  # rendered JSON objects (or null)
+
+
+def resolve_embedded(
+    messages: pa.Array, groups: pa.Array | None, drop: Iterable[str] = ()
+) -> Embedded:
+    """Resolve lines that may themselves be JSON. `groups` (e.g. container names) splits the
+    JSON lines for pyarrow when apps disagree about a key's type, which is common."""
+    n = len(messages)
+    text = message_from_any(messages)
+    is_json = pc.fill_null(pc.starts_with(text, "{"), False)
+    names = [r.name for r in _EMBEDDED_ROLES]
+    columns: dict[str, pa.Array | None] = dict.fromkeys(names)
+    attrs = pa.nulls(n, pa.string())
+    # When every line is JSON (the usual block) the filters and scatters below are identities;
+    # skipping them saves ~10 compute calls per Fluent Bit block (~0.15 ms).
+    if is_json.true_count:
+        all_json = not is_json.false_count
+        json_text = text if all_json else pc.filter(text, is_json)
+        json_groups = groups if all_json or groups is None else pc.filter(groups, is_json)
+        decoded, resolved, rendered = _resolve_json_lines(json_text, json_groups, drop)
+        if decoded.false_count:
+            is_json = pc.replace_with_mask(is_json, is_json, decoded)
+            all_json = False
+        for name in names:
+            col = resolved.get(name)
+            if col is not None:
+                col = pc.filter(col, decoded) if decoded.false_count else col
+                columns[name] = (
+                    col if all_json else pc.replace_with_mask(pa.nulls(n, col.type), is_json, col)
+                )
+        rendered = pc.filter(rendered, decoded) if decoded.false_count else rendered
+        attrs = rendered if all_json else pc.replace_with_mask(attrs, is_json, rendered)
+    plain = pc.invert(is_json)
+    if plain.true_count or columns["message"] is None:
+        text_message = pc.if_else(plain, text, pa.scalar(None, pa.string()))
+        columns["message"] = (
+            text_message
+            if columns["message"] is None
+            else pc.coalesce(columns["message"], text_message)
+        )
+    level_text = pa.nulls(n, pa.string())
+    if plain.true_count:
+        level_text = pc.replace_with_mask(
+            level_text, plain, level_from_text(pc.filter(text, plain))
+        )
+    return Embedded(columns, level_text, attrs)
+
+
+# (which lines decoded as JSON objects, role columns, rendered attrs), all len(lines)
+_JsonLines = tuple[pa.Array, dict[str, pa.Array | None], pa.Array]
+
+
+def _resolve_json_lines(
+    lines: pa.Array, groups: pa.Array | None, drop: Iterable[str]
+) -> _JsonLines:
+    """JSON app lines resolved, by pyarrow where it can read them, else line by line."""
+    fast = _fast_json_lines(lines, drop)
+    if fast is not None:
+        return fast
+    if groups is None:
+        return _slow_json_lines(lines, drop)
+    group_ids = pc.dictionary_encode(pc.fill_null(groups, "")).indices
+    parts = []
+    for g in range(int(pc.max(group_ids).as_py()) + 1):
+        mask = pc.equal(group_ids, g)
+        sub = pc.filter(lines, mask)
+        parts.append((mask, _fast_json_lines(sub, drop) or _slow_json_lines(sub, drop)))
+    return _scatter_parts(len(lines), parts)
+
+
+def _scatter_parts(n: int, parts: list[tuple[pa.Array, _JsonLines]]) -> _JsonLines:
+    """Per-group results (mask of the group's lines, result) back in line order."""
+    decoded = pa.array(np.zeros(n, dtype=bool))
+    attrs = pa.nulls(n, pa.string())
+    columns: dict[str, pa.Array | None] = {}
+    for mask, (dec, cols, rendered) in parts:
+        decoded = pc.replace_with_mask(decoded, mask, dec)
+        attrs = pc.replace_with_mask(attrs, mask, rendered)
+        for name, col in cols.items():
+            if col is None:
+                columns.setdefault(name, None)
+                continue
+            base = columns.get(name)
+            if base is None:
+                base = pa.nulls(n, col.type)
+            columns[name] = pc.replace_with_mask(base, mask, col)
+    return decoded, columns, attrs
+
+
+def _fast_json_lines(lines: pa.Array, drop: Iterable[str]) -> _JsonLines | None:
+    joined = pc.binary_join_element_wise(lines, "", "\n")
+    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32)
+    # The joined text as it lies in Arrow's buffer: no copy to bytes (0.1 CPU s/GB).
+    data = joined.buffers()[2][offsets[0] : int(offsets[len(joined)])]
+    body = np.frombuffer(data, dtype=np.uint8)
+    # Line i is record i only if no line holds a line break of its own (multi-line logs).
+    if np.count_nonzero(body == 10) != len(lines) or (body == 13).any():
+        return None
+    try:
+        table = read_json_table(data)
+    except (pa.ArrowException, ValueError):
+        return None
+    if table.num_rows != len(lines):
+        return None
+    resolved = resolve_roles(FieldSet.from_table(table), _EMBEDDED_ROLES, drop)
+    decoded = pa.array(np.ones(len(lines), dtype=bool))
+    return decoded, resolved.columns, render_attrs(resolved.attrs, len(lines))
+
+
+def _slow_json_lines(lines: pa.Array, drop: Iterable[str]) -> _JsonLines:
+    records = []
+    ok = []
+    for s in lines.to_pylist():
+        try:
+            value = orjson.loads(s)
+        except orjson.JSONDecodeError:
+            value = None
+        ok.append(isinstance(value, dict))
+        records.append(value if isinstance(value, dict) else {})
+    resolved = resolve_roles(FieldSet.from_dicts(records, NESTED_PATHS), _EMBEDDED_ROLES, drop)
+    return pa.array(ok, pa.bool_()), resolved.columns, render_attrs(resolved.attrs, len(lines))
+
+
+def merge_objects(a: pa.Array, b: pa.Array) -> pa.Array:
+    """Two columns of rendered JSON objects -> one (keys are disjoint by construction)."""
+    both = pc.binary_join_element_wise(
+        pc.utf8_slice_codeunits(a, 0, -1), ",", pc.utf8_slice_codeunits(b, 1), ""
+    )
+    return pc.coalesce(both, a, b)

@@ -1,0 +1,288 @@
+"""text: free-text lines that start with a timestamp (ISO, syslog, Apache, access logs,
+HDFS, Spark, epoch, or a file name then ISO); stack-trace lines join the record above.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from tasks.contracts import PARSED_SCHEMA, RejectTally
+from tasks.gather.formats._arrow import orjson_text
+from tasks.gather.formats._context import ParseContext
+from tasks.gather.formats._normalise import (
+    LEVEL_UPPER,
+    MONTH_NUM,
+    MONTHS,
+    level_from_status,
+    level_from_text,
+    level_from_words,
+    request_parts,
+    ts_from_epoch,
+    ts_from_strings,
+)
+from tasks.gather.formats._rows import finish_rows
+
+_LEVEL_ANYCASE = f"(?i:{LEVEL_UPPER})"
+
+
+# A level right after the timestamp, maybe after a thread/pid number: "INFO", "[error]",
+# "- WARN ", "148 INFO". Bare words must be upper case (see _normalise.level_from_text).
+_TEXT_HEAD_RE = re.compile(
+    r"^[\s\-|:]*(?:\d+\s+)?"
+    rf"(?:\[(?P<b>{_LEVEL_ANYCASE})\]|<(?P<a>{_LEVEL_ANYCASE})>|(?P<c>{LEVEL_UPPER}))"
+    r"(?=[\s:|\-\]]|$)[\s\-|:]*"
+)
+
+
+_ISO_TEXT = (
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:\s?(?:Z|UTC|[+-]\d{2}:?\d{2}))?"
+)
+
+
+_SYSLOG_MONTH = "|".join(MONTHS)
+
+
+_TEXT_FORMS = {
+    "iso": re.compile(rf"^\[?(?P<ts>{_ISO_TEXT})\]?(?:\s+|$)(?P<rest>.*)$"),
+    "syslog": re.compile(
+        rf"^(?P<mon>{_SYSLOG_MONTH}) +(?P<day>\d{{1,2}}) (?P<time>\d{{2}}:\d{{2}}:\d{{2}})"
+        r"(?P<frac>\.\d+)? (?P<host>\S+) (?:(?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: ?)?"
+        r"(?P<rest>.*)$"
+    ),
+    "apache_error": re.compile(
+        r"^\[[A-Z][a-z]{2} (?P<mon>[A-Z][a-z]{2}) (?P<day>\d{1,2}) (?P<time>\d{2}:\d{2}:\d{2})"
+        r"(?P<frac>\.\d+)? (?P<year>\d{4})\] \[(?:(?P<module>[\w-]+):)?(?P<level>\w+)\]\s*"
+        r"(?P<rest>.*)$"
+    ),
+    "access": re.compile(
+        r"^(?P<client>\S+) \S+ (?P<user>\S+) \[(?P<ts>[^\]]+)\] "
+        r'"(?P<req>(?:[^"\\]|\\.)*)" (?P<status>\d{3}|-) (?P<size>\d+|-)'
+        r'(?: "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<ua>(?:[^"\\]|\\.)*)")?(?P<rest>.*)$'
+    ),
+    # HDFS (yymmdd hhmmss) and Spark/log4j (yy/MM/dd HH:mm:ss): two-digit years are 20yy.
+    "hdfs": re.compile(r"^(?P<d>\d{6}) (?P<t>\d{6})(?:\s+|$)(?P<rest>.*)$"),
+    "spark": re.compile(
+        r"^(?P<y>\d{2})/(?P<m>\d{2})/(?P<d>\d{2}) (?P<t>\d{2}:\d{2}:\d{2})(?:\s+|$)(?P<rest>.*)$"
+    ),
+    "epoch": re.compile(
+        r"^\[?(?P<e>\d{10}(?:\.\d{1,9})?|\d{13}(?:\.\d{1,6})?)\]?(?:\s+|$)(?P<rest>.*)$"
+    ),
+    # A file or host name before the timestamp, as in OpenStack's collected logs.
+    "prefixed": re.compile(rf"^(?P<prefix>\S+) \[?(?P<ts>{_ISO_TEXT})\]?(?:\s+|$)(?P<rest>.*)$"),
+}
+
+
+_LOG_FILE_RE = re.compile(r"^([A-Za-z][\w-]*?)\.log\b")
+
+
+# Stack-trace and other continuation lines carry no timestamp of their own.
+_CONTINUATION_RE = re.compile(
+    r"^(?:\s|Caused by:|Traceback \(|\.\.\. \d+ more|at [\w$.<>]+\("
+    r"|[\w$.]*(?:Exception|Error)\b)"
+)
+
+
+@dataclass
+class _TextRecord:
+    ts: str | float | None  # None: a header was found but its time is impossible
+    message: str
+    level: str | None = None
+    service: str | None = None
+    instance: str | None = None
+    status: int | None = None
+    attrs: dict | None = None
+    continuation: bool = False
+
+
+def _split_level(rest: str) -> tuple[str | None, str]:
+    m = _TEXT_HEAD_RE.match(rest)
+    if not m:
+        return None, rest.strip()
+    return m.group("a") or m.group("b") or m.group("c"), rest[m.end() :].rstrip()
+
+
+def _syslog_ts(m: re.Match, ref: datetime) -> str | None:
+    """Syslog lines have no year: take the reference time's, or the year before if that
+    puts the line more than a day after the reference (a December line read in January)."""
+    h, mi, s = (int(x) for x in m.group("time").split(":"))
+    for year in (ref.year, ref.year - 1):
+        try:
+            ts = datetime(
+                year, MONTH_NUM[m.group("mon")], int(m.group("day")), h, mi, s, tzinfo=UTC
+            )
+        except ValueError:  # Feb 29 outside a leap year
+            continue
+        if ts <= ref + timedelta(days=1):
+            return ts.isoformat().replace("+00:00", (m.group("frac") or "") + "Z")
+    return None
+
+
+def _text_iso(m: re.Match, ctx: ParseContext) -> _TextRecord:
+    level, message = _split_level(m.group("rest"))
+    return _TextRecord(m.group("ts"), message, level)
+
+
+def _text_prefixed(m: re.Match, ctx: ParseContext) -> _TextRecord:
+    level, message = _split_level(m.group("rest"))
+    prefix = m.group("prefix")
+    stem = _LOG_FILE_RE.match(prefix)
+    return _TextRecord(
+        m.group("ts"),
+        message,
+        level,
+        service=stem.group(1) if stem else None,
+        attrs={"prefix": prefix},
+    )
+
+
+def _text_syslog(m: re.Match, ctx: ParseContext) -> _TextRecord:
+    # No year fits (Feb 29 with no leap year in reach): kept as a record with a bad time.
+    ts = _syslog_ts(m, ctx.reference_time.astimezone(UTC))
+    level, message = _split_level(m.group("rest"))
+    attrs = {"pid": int(m.group("pid"))} if m.group("pid") else None
+    return _TextRecord(ts, message, level, m.group("prog"), m.group("host"), attrs=attrs)
+
+
+def _text_apache_error(m: re.Match, ctx: ParseContext) -> _TextRecord:
+    month = MONTH_NUM.get(m.group("mon"), 0)
+    day = int(m.group("day"))
+    ts = f"{m.group('year')}-{month:02d}-{day:02d}T{m.group('time')}{m.group('frac') or ''}"
+    attrs = {"module": m.group("module")} if m.group("module") else None
+    return _TextRecord(ts, m.group("rest").rstrip(), m.group("level"), attrs=attrs)
+
+
+def _text_access(m: re.Match, ctx: ParseContext) -> _TextRecord:
+    method, path = request_parts(m.group("req"))
+    status = int(m.group("status")) if m.group("status") != "-" else None
+    attrs = {"client": m.group("client"), "method": method, "path": path}
+    if m.group("ua") and m.group("ua") != "-":
+        attrs["user_agent"] = m.group("ua")
+    message = f"{method} {path} -> {m.group('status')}"
+    return _TextRecord(
+        m.group("ts"), message, level_from_status(status), status=status, attrs=attrs
+    )
+
+
+def _text_hdfs(m: re.Match, ctx: ParseContext) -> _TextRecord:
+    d, t = m.group("d"), m.group("t")
+    level, message = _split_level(m.group("rest"))
+    return _TextRecord(f"20{d[:2]}-{d[2:4]}-{d[4:]}T{t[:2]}:{t[2:4]}:{t[4:]}", message, level)
+
+
+def _text_spark(m: re.Match, ctx: ParseContext) -> _TextRecord:
+    level, message = _split_level(m.group("rest"))
+    return _TextRecord(
+        f"20{m.group('y')}-{m.group('m')}-{m.group('d')}T{m.group('t')}", message, level
+    )
+
+
+def _text_epoch(m: re.Match, ctx: ParseContext) -> _TextRecord:
+    level, message = _split_level(m.group("rest"))
+    return _TextRecord(float(m.group("e")), message, level)
+
+
+_TEXT_HANDLERS: dict[str, Callable[[re.Match, ParseContext], _TextRecord]] = {
+    "iso": _text_iso,
+    "syslog": _text_syslog,
+    "apache_error": _text_apache_error,
+    "access": _text_access,
+    "hdfs": _text_hdfs,
+    "spark": _text_spark,
+    "epoch": _text_epoch,
+    "prefixed": _text_prefixed,
+}
+
+
+def _match_text(line: str, order: list[str], ctx: ParseContext) -> _TextRecord | None:
+    for i, name in enumerate(order):
+        m = _TEXT_FORMS[name].match(line)
+        if m:
+            if i:  # a block is usually one form: try it first next time
+                order.insert(0, order.pop(i))
+            return _TEXT_HANDLERS[name](m, ctx)
+    return None
+
+
+def parse(data: bytes, first_line: int, ctx: ParseContext) -> tuple[pa.Table, RejectTally]:
+    tally = RejectTally()
+    order = list(_TEXT_FORMS)
+    rows: list[_TextRecord] = []
+    lines: list[int] = []
+    previous: tuple[int, _TextRecord] | None = None
+    split = data.decode("utf-8", "replace").split("\n")
+    for i, line in enumerate(split):
+        line = line.removesuffix("\r")
+        if not line.strip():
+            continue
+        number = first_line + i
+        record = _match_text(line, order, ctx)
+        if record is not None:
+            previous = (number, record)
+        elif previous is not None and _CONTINUATION_RE.match(line):
+            record = _continuation(line, *previous)
+        else:
+            tally.add(number, "no_timestamp", line)
+            continue
+        rows.append(record)
+        lines.append(number)
+    return _text_table(rows, np.array(lines, dtype=np.int64), ctx, tally, split, first_line), tally
+
+
+def _continuation(line: str, prev_line: int, prev: _TextRecord) -> _TextRecord:
+    """A stack-trace line belongs to the record above: its time and origin, not its level
+    (twenty frames are not twenty more errors)."""
+    return _TextRecord(
+        prev.ts,
+        line.rstrip(),
+        service=prev.service,
+        instance=prev.instance,
+        attrs={"continuation_of": prev_line},
+        continuation=True,
+    )
+
+
+def _text_table(
+    rows: list[_TextRecord],
+    lines: np.ndarray,
+    ctx: ParseContext,
+    tally: RejectTally,
+    split: list[str],
+    first_line: int,
+) -> pa.Table:
+    n = len(rows)
+    if not n:
+        return PARSED_SCHEMA.empty_table()
+    ts_str = pa.array([r.ts if isinstance(r.ts, str) else None for r in rows], pa.string())
+    ts_num = pa.array([r.ts if isinstance(r.ts, float) else None for r in rows], pa.float64())
+    ts = pc.coalesce(ts_from_strings(ts_str), ts_from_epoch(ts_num))
+    message = pa.array([r.message for r in rows], pa.string())
+    scanned = pc.if_else(
+        pa.array([r.continuation for r in rows], pa.bool_()),
+        pa.scalar(None, pa.string()),
+        level_from_text(message),
+    )
+    level = pc.coalesce(level_from_words(pa.array([r.level for r in rows], pa.string())), scanned)
+    service = pa.array([r.service for r in rows], pa.string())
+    if ctx.default_service:
+        service = pc.fill_null(service, ctx.default_service)
+    cols = {
+        "ts": ts,
+        "service": service,
+        "instance": [r.instance for r in rows],
+        "level": level,
+        "message": message,
+        "status": [r.status for r in rows],
+        "attrs": [orjson_text(r.attrs) if r.attrs else None for r in rows],
+    }
+
+    def raw(line: int) -> str:
+        return split[line - first_line]
+
+    return finish_rows(n, cols, None, lines, raw, tally)
