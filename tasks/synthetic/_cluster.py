@@ -119,8 +119,8 @@ class Cluster:
             "container_hash": f"{REGISTRY}/{image_repo}@sha256:{digest(svc.name, version)}",
             "container_image": f"{REGISTRY}/{image_repo}:{version}",
         }
-        pod = Pod(svc, name, ip, version, ready_from, ready_until, rng.uniform(0, 10))
-        pod.kubernetes = b',"kubernetes":' + orjson.dumps(kube) + b"}"
+        kubernetes = b',"kubernetes":' + orjson.dumps(kube) + b"}"
+        pod = Pod(svc, name, ip, version, ready_from, ready_until, rng.uniform(0, 10), kubernetes)
         self.pods[svc.name].append(pod)
         return pod
 

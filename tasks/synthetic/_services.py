@@ -99,7 +99,15 @@ class Services:
         raise AssertionError("unreachable")
 
     def _upstream_failed(
-        self, pod: Pod, t: float, dep: Dependency, path: str, c: Call, trace: dict, *, final=True
+        self,
+        pod: Pod,
+        t: float,
+        dep: Dependency,
+        path: str,
+        c: Call,
+        trace: dict,
+        *,
+        final: bool = True,
     ) -> None:
         """The caller's own words for a failed call; callers name the service they called."""
         name, method, port = dep.service, dep.method, SERVICES[dep.service].port
@@ -128,7 +136,9 @@ class Services:
 
     # ---------------------------------------------------------------------------- frontend
 
-    def frontend(self, t: float, kind: str, trace: dict, trace_root: str):
+    def frontend(
+        self, t: float, kind: str, trace: dict, trace_root: str
+    ) -> tuple[Resp, Pod, str, str]:
         """Server-side rendering of one page; returns (response, pod, path, method)."""
         rt = self.rt
         pod = rt.pick("frontend", t)
@@ -199,7 +209,9 @@ class Services:
 
     # ---------------------------------------------------------------------------- auth
 
-    def auth(self, t: float, trace: dict, endpoint: str, *, from_alb: bool = False):
+    def auth(
+        self, t: float, trace: dict, endpoint: str, *, from_alb: bool = False
+    ) -> tuple[Resp, Pod, bool]:
         """Returns (response, pod, connection_refused)."""
         rt, rng = self.rt, self.rt.rng
         pod = rt.pick("auth", t)
