@@ -1,0 +1,165 @@
+"""What every simulated behaviour shares within one stretch of time: the random generators,
+the pods, the app log and the tally of what falls in the incident's windows."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+
+import orjson
+
+from tasks.synthetic._catalogue import ERRORISH, PY_LEVEL
+from tasks.synthetic._cluster import Cluster, Pod
+from tasks.synthetic._util import Timestamps
+from tasks.synthetic.scenarios import Plan
+from tasks.synthetic.stats import GenerationStats
+from tasks.synthetic.writers import AlbWriter, FluentBitWriter
+
+
+class WindowTally:
+    """Counts lines in the incident window and the default baseline, and app errors per service.
+
+    Only the stretch that holds the incident (`active`) counts; `cascade` is shared across
+    stretches, as the ground truth reads it once at the end.
+    """
+
+    def __init__(
+        self, plan: Plan, active: bool, stats: GenerationStats, cascade: Counter[str]
+    ) -> None:
+        self.baseline_start, self.start = plan.times.baseline_start, plan.times.start
+        self.end = plan.times.end
+        self.active, self.stats, self.cascade = active, stats, cascade
+        self.errors_incident: Counter[str] = Counter()
+        self.errors_baseline: Counter[str] = Counter()
+
+    def line(self, t: float) -> bool:
+        if self.baseline_start <= t < self.end and self.active:
+            self.stats.lines_in_windows += 1
+            return True
+        return False
+
+    def app_line(self, service: str, t: float, err: bool, cascade: bool) -> None:
+        if self.line(t) and err:
+            if t >= self.start:
+                self.errors_incident[service] += 1
+                if cascade:
+                    self.cascade[service] += 1
+            else:
+                self.errors_baseline[service] += 1
+
+
+def _node(pod: Pod, t: float, level: str, msg: str, ts: Timestamps) -> dict:
+    return {"level": level, "time": int(t * 1000), "pid": 1, "hostname": pod.name, "msg": msg}
+
+
+def _go(pod: Pod, t: float, level: str, msg: str, ts: Timestamps) -> dict:
+    return {"level": level, "ts": round(t, 6), "caller": "server/log.go:71", "msg": msg}
+
+
+def _python(pod: Pod, t: float, level: str, msg: str, ts: Timestamps) -> dict:
+    return {
+        "timestamp": ts.iso_ms(t),
+        "level": PY_LEVEL[level],
+        "logger": f"{pod.svc.name}.app",
+        "msg": msg,
+    }
+
+
+def _java(pod: Pod, t: float, level: str, msg: str, ts: Timestamps) -> dict:
+    return {
+        "@timestamp": ts.iso_ms(t),
+        "level": "WARN" if level == "warn" else level.upper(),
+        "thread": f"http-nio-8080-exec-{1 + int(t * 7) % 40}",
+        "logger": "c.e.checkout.web.RequestLog",
+        "msg": msg,
+    }
+
+
+#: How each language's logging library starts a structured line; fields are added after.
+_STRUCTURED = {"node": _node, "go": _go, "python": _python}
+
+
+class AppLog:
+    """Container log lines: structured JSON in each service's own shape, or plain text."""
+
+    def __init__(self, writer: FluentBitWriter, tally: WindowTally, timestamps: Timestamps):
+        self.writer, self.tally, self.timestamps = writer, tally, timestamps
+
+    def log(
+        self,
+        pod: Pod,
+        t: float,
+        level: str,
+        msg: str,
+        fields: dict | None = None,
+        *,
+        status: int | None = None,
+        cascade: bool = False,
+    ) -> None:
+        d = _STRUCTURED.get(pod.svc.lang, _java)(pod, t, level, msg, self.timestamps)
+        if fields:
+            d.update(fields)
+        if status is not None:
+            d["status"] = status
+        self.writer.add_log(pod.svc.name, pod.kubernetes, t, orjson.dumps(d).decode(), b"stdout")
+        err = level in ERRORISH or (status is not None and status >= 500)
+        self.tally.app_line(pod.svc.name, t, err, cascade)
+
+    def text(
+        self, pod: Pod, t: float, line: str, err: bool = False, stream: bytes = b"stdout"
+    ) -> None:
+        self.writer.add_log(pod.svc.name, pod.kubernetes, t, line, stream)
+        self.tally.app_line(pod.svc.name, t, err, False)
+
+
+class Runtime:
+    """The shared machinery; behaviours draw from `rng` in the order they run."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        active: bool,
+        scale: float,
+        rng: random.Random,
+        cluster: Cluster,
+        app: AppLog,
+        alb: AlbWriter,
+    ) -> None:
+        self.plan, self.active, self.scale, self.rng = plan, active, scale, rng
+        self.cluster, self.app, self.alb, self.tally = cluster, app, alb, app.tally
+        self.log = app.log
+        self.pick = cluster.pick
+        # auth's load shedding, per (pod, 10 s): rejected before its access log, summarised later
+        self.shed: Counter[tuple[str, int]] = Counter()
+        # config-change: when each of the root's pods reloaded the bad value
+        self.reloaded_at: dict[str, float] = {}
+
+    def ri(self, a: int, b: int) -> int:
+        # random.randint costs ~1 µs through randrange; this is a few times cheaper.
+        return a + int(self.rng.random() * (b - a + 1))
+
+    def ln(self, median: float, sigma: float) -> float:
+        return median * math.exp(self.rng.gauss(0.0, sigma))
+
+    def trace(self) -> dict:
+        return {"trace_id": f"{self.rng.getrandbits(128):032x}"}
+
+    def span(self, trace: dict) -> dict:
+        return {"trace_id": trace["trace_id"], "span_id": f"{self.rng.getrandbits(64):016x}"}
+
+    def fault_level(self, service: str, t: float) -> float:
+        f = self.plan.fault
+        if f is None or f.service != service or not self.active:
+            return 0.0
+        return f.level(t)
+
+    def fault_kind(self, level: float) -> str:
+        return self.plan.fault.kind if level and self.plan.fault else ""
+
+    def red_herring(self, service: str, t: float) -> bool:
+        return self.active and self.plan.red_herring.active(service, t)
+
+    def reloaded(self, pod: Pod, t: float) -> bool:
+        """config-change: whether this pod runs with the bad value at `t`."""
+        return t >= self.reloaded_at.get(pod.name, math.inf)

@@ -1,0 +1,106 @@
+"""The generator is pinned to its bytes: the same seed must give the same objects, spec and truth.
+
+The digests in generator_digests.json were recorded from the generator as it was before it was
+split into modules (the recorder and its canonical forms: /work/digests/record.py). A change
+that moves one random draw changes every byte after it, so these tests fail on any reordering,
+even one that leaves the output looking just as realistic. Re-record only on purpose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from tasks.baseline import findings_from_parquet
+from tasks.baseline.frame import candidate_windows
+from tasks.gather import gather_logs
+from tasks.settings import Settings
+from tasks.synthetic.generator import SCENARIOS, LocalSink, generate_incident
+
+GOLDEN = json.loads(Path(__file__).with_name("generator_digests.json").read_text("utf-8"))
+SCALE = 0.05
+SOURCE_ROOT = "/synthetic-root"  # never touched: the hashing sink writes nothing
+GENERATION = GOLDEN["generation"][repr(SCALE)]
+FINDINGS = GOLDEN["findings"][repr(SCALE)]
+ORDER_DEPENDENT_KEYS = ("evidence_ids", "exemplars")
+
+
+def _sha256(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
+
+
+class _HashingSink:
+    """Keeps only the digest of every object put, and the keys put twice."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, str] = {}
+        self.overwrites: list[str] = []
+
+    def put(self, key: str, data: bytes) -> None:
+        if key in self.objects:
+            self.overwrites.append(key)
+        self.objects[key] = _sha256(data)
+
+
+def _combined(objects: dict[str, str]) -> str:
+    return _sha256("".join(f"{key} {sha}\n" for key, sha in sorted(objects.items())))
+
+
+def _canonical_spec(spec, source_root: str) -> str:
+    text = spec.model_dump_json()
+    assert text.count(source_root) == len(spec.sources)
+    return text.replace(source_root, "<root>")
+
+
+def _strip(value):
+    # Evidence IDs and exemplars pick the first rows by timestamp; ties keep the Parquet row
+    # order, which follows parse completion, so they may differ from run to run.
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in ORDER_DEPENDENT_KEYS}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def test_every_scenario_and_seed_is_pinned() -> None:
+    assert sorted(GENERATION) == sorted(f"{s}/{seed}" for s in SCENARIOS for seed in (1, 2))
+
+
+@pytest.mark.parametrize("case", sorted(GENERATION))
+def test_same_seed_same_objects_spec_and_truth(case: str) -> None:
+    scenario, seed = case.rsplit("/", 1)
+    sink = _HashingSink()
+    spec, truth = generate_incident(scenario, int(seed), sink, source_root=SOURCE_ROOT, scale=SCALE)
+    want = GENERATION[case]
+    assert not sink.overwrites, f"keys put twice: {sink.overwrites[:3]}"
+    assert len(sink.objects) == want["objects_count"]
+    assert _combined(sink.objects) == want["objects_combined"], "objects differ"
+    assert _sha256(_canonical_spec(spec, SOURCE_ROOT)) == want["spec"], "spec differs"
+    assert _sha256(truth.model_dump_json()) == want["truth"], "ground truth differs"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(FINDINGS))
+def test_same_seed_same_findings(tmp_path: Path, case: str) -> None:
+    scenario, seed = case.rsplit("/", 1)
+    logs = tmp_path / "logs"
+    spec, _ = generate_incident(
+        scenario, int(seed), LocalSink(logs), source_root=str(logs), scale=SCALE
+    )
+    windows = candidate_windows(spec)
+    settings = Settings()
+    gathered = gather_logs(
+        spec.sources,
+        [windows.incident, *windows.baselines],
+        tmp_path / "out",
+        incident_id=spec.id,
+        settings=settings,
+    )
+    findings = findings_from_parquet(gathered.parquet_path, windows, spec.id, settings)
+    canonical = json.dumps(
+        _strip(json.loads(findings.model_dump_json())), separators=(",", ":"), ensure_ascii=False
+    )
+    assert _sha256(canonical) == FINDINGS[case]
