@@ -35,7 +35,7 @@ def test_each_analyst_runs_in_its_own_folder_and_the_baseline_row_appears_once(
         draft=draft,
     )
     assert [(a, m) for a, m, _ in seen] == [
-        ("offline", "claude-sonnet-4-5"),
+        ("offline", Settings().model),
         ("claude", "claude-haiku-4-5"),
         ("claude", "claude-opus-4-1"),
     ]
