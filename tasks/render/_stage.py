@@ -121,3 +121,10 @@ def write_draft(text: str, spec: IncidentSpec, out_dir: Path) -> Path:
     """draft.md and draft.html; returns the Markdown's path."""
     write_atomic(out_dir / "draft.html", render_html(text, spec))
     return write_atomic(out_dir / "draft.md", text)
+
+
+# Public names for the formatters, so other stages (the evidence pack's fact displays) show a
+# figure exactly as the draft does.
+format_time = _format_time
+format_percent = _format_percent
+format_number = _format_number
