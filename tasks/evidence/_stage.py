@@ -139,7 +139,7 @@ def _line_text(raw: RawLine, kind: PackItemKind, redactor: Redactor) -> str:
         # The token at the cut may be the head of a secret that the detectors no longer
         # recognise: leave it out.
         body = body[: len(body) - len(_SPLIT_TAIL.search(body).group())]
-    text = _shorten(redactor.redact(" ".join([*parts, body])), MAX_LINE_CHARS)
+    text = _shorten(neutralise(redactor.redact(" ".join([*parts, body]))), MAX_LINE_CHARS)
     return text + "…" if cut and not text.endswith("…") else text
 
 
@@ -279,13 +279,6 @@ class _Sections:
                         "suspect_score",
                         "score",
                         s.score,
-                    ),
-                    make_fact(
-                        f"F:{fact_key(s.service)}.suspect_rank",
-                        s.service,
-                        "suspect_rank",
-                        "count",
-                        s.rank,
                     ),
                 ],
             }

@@ -39,7 +39,8 @@ PLACEHOLDER = re.compile(r"<[a-z0-9_]+:\d+>")
 # pattern ends lazily, its GitHub pattern has a fixed length) is widened to the whole token, so
 # no tail of a secret stays behind.
 _TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-+/=.]*")
-_TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=.")
+# Backwards only over word characters: `key=` or a path before a token is not part of it.
+_TOKEN_HEAD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 # detect-secrets plugins whose hits are not secrets in log text, or which we replace: public IPs
 # are handled (and switched) here; keyword and entropy plugins need file context.
@@ -406,7 +407,7 @@ class Redactor:
                             e -= 1
                     if det.widen:
                         e = _TOKEN_TAIL.match(view, e).end()
-                        while s > 0 and view[s - 1] in _TOKEN_CHARS:
+                        while s > 0 and view[s - 1] in _TOKEN_HEAD_CHARS:
                             s -= 1
                     if e <= s:
                         continue
