@@ -197,28 +197,30 @@ def build_evidence_pack(
 
     def render(sel: _Selection) -> str:
         ctx = sections.context(sel, items[: sel.items], len(items) - sel.items)
-        # The measured text is the text sent: the backstop pass below runs here too, uncounted.
-        return redactor.redact(template.render(**ctx), count=False)
+        return template.render(**ctx)
+
+    def final(sel: _Selection) -> str:
+        # A last pass over the whole text as sent: anything that reached it unredacted (a
+        # service label, a figure's subject) is caught here. Counted below, once, for the
+        # round whose text is sent.
+        return redactor.redact(render(sel), count=False)
 
     measure = count_tokens or estimate_tokens
     target = int(budget * (1 - HEADROOM))
     sel = _fit(render, sections, len(items), target)
-    text = render(sel)
+    text = final(sel)
     tokens = measure(text)
-    # An exact count above the budget shrinks the target in proportion; a few rounds at most,
-    # because each exact count is an API call.
+    # A count above the budget shrinks the target in proportion; a few rounds at most, because
+    # each exact count is an API call.
     for _ in range(3):
         if tokens <= budget:
             break
         target = int(target * budget / tokens * (1 - HEADROOM))
         sel = _fit(render, sections, sel.items, target)
-        text = render(sel)
+        text = final(sel)
         tokens = measure(text)
 
-    # A last pass over the whole text as sent: anything that reached it unredacted (a service
-    # label, a figure's subject) is caught here, and counted once.
-    ctx = sections.context(sel, items[: sel.items], len(items) - sel.items)
-    text = redactor.redact(template.render(**ctx))
+    redactor.add_counts(redactor.last_counts)
     kept = [item for _, item in items[: sel.items]]
     return EvidencePack(
         incident_id=findings.incident_id,

@@ -384,6 +384,11 @@ class Redactor:
         self._names: dict[tuple[str, str], str] = {}
         self._per_kind: Counter[str] = Counter()
         self._counts: Counter[str] = Counter()
+        self.last_counts: Counter[str] = Counter()  # what the latest call replaced
+
+    def add_counts(self, counts: Counter[str]) -> None:
+        """Count an uncounted pass after all (the pass whose text was finally used)."""
+        self._counts.update(counts)
 
     def _hits(self, text: str) -> list[_Hit]:
         hits: list[_Hit] = []
@@ -429,6 +434,7 @@ class Redactor:
     def redact(self, text: str, *, count: bool = True) -> str:
         """The text with every detected value replaced by its placeholder; `count=False` for a
         pass whose hits must not enter the report twice."""
+        self.last_counts = Counter()
         if not text:
             return text
         hits = self._hits(text)
@@ -450,12 +456,13 @@ class Redactor:
             merged.append(_Hit(h.start, h.end, h.priority, h.kind, h.value))
         out: list[str] = []
         pos = 0
+        self.last_counts = Counter(h.kind for h in merged)
         for h in merged:
             out.append(text[pos : h.start])
             out.append(self._placeholder(h.kind, h.value))
-            if count:
-                self._counts[h.kind] += 1
             pos = h.end
+        if count:
+            self._counts.update(self.last_counts)
         out.append(text[pos:])
         return "".join(out)
 

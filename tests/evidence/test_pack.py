@@ -46,7 +46,7 @@ def generated_incident(folder: Path, scale: float, seed: int = 7) -> Incident:
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Incident:
-    return generated_incident(tmp_path_factory.mktemp("small"), scale=0.05)
+    return generated_incident(tmp_path_factory.mktemp("small"), scale=0.03)
 
 
 def outside_data_blocks(text: str) -> str:
@@ -151,7 +151,7 @@ def test_a_missing_or_malformed_evidence_id_is_counted(small: Incident) -> None:
 def test_pack_size_does_not_grow_with_log_volume(
     small: Incident, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    large = generated_incident(tmp_path_factory.mktemp("large"), scale=0.5)
+    large = generated_incident(tmp_path_factory.mktemp("large"), scale=0.7)
     assert large[0].total_incident_lines > 9 * small[0].total_incident_lines
     for budget in (20_000, 3_000):
         settings = Settings(evidence_budget_tokens=budget)
