@@ -448,3 +448,16 @@ class _Sections:
             "items": [{"ref": c.ref, **item.model_dump()} for c, item in items],
             "items_dropped": dropped,
         }
+
+
+def sdk_token_counter(client: Any, model: str) -> Callable[[str], int]:
+    """`count_tokens` for build_evidence_pack from an `anthropic.Anthropic` client: the pack text
+    as one user message, counted by the API (first-party only; Bedrock has no such endpoint)."""
+
+    def count(text: str) -> int:
+        result = client.messages.count_tokens(
+            model=model, messages=[{"role": "user", "content": text}]
+        )
+        return int(result.input_tokens)
+
+    return count

@@ -14,7 +14,7 @@ import pytest
 from tasks.baseline import findings_from_parquet
 from tasks.baseline.frame import candidate_windows
 from tasks.contracts import EvidenceManifest, Findings
-from tasks.evidence import build_evidence_pack
+from tasks.evidence import build_evidence_pack, sdk_token_counter
 from tasks.evidence._stage import MAX_LINE_CHARS, REDACT_WINDOW_CHARS
 from tasks.gather import gather_logs
 from tasks.render import format_percent, format_time
@@ -30,7 +30,9 @@ Incident = tuple[Findings, EvidenceManifest, Path]
 
 def generated_incident(folder: Path, scale: float, seed: int = 7) -> Incident:
     logs = folder / "logs"
-    spec, _ = generate_incident("bad-deploy", seed, LocalSink(logs), source_root=str(logs), scale=scale)
+    spec, _ = generate_incident(
+        "bad-deploy", seed, LocalSink(logs), source_root=str(logs), scale=scale
+    )
     windows = candidate_windows(spec)
     settings = Settings()
     gathered = gather_logs(
@@ -94,7 +96,9 @@ def test_every_figure_has_a_fact_id_shown_as_the_draft_shows_it(small: Incident)
     assert rate.display == format_percent(stats.error_rate.incident)
     assert pack.fact(f"F:{top.service}.onset").at == onset.at
     assert pack.fact(f"F:{top.service}.suspect_score").display == f"{top.score:.2f}"
-    assert pack.fact(f"F:pattern.{pattern.pattern_id}.incident_count").value == pattern.incident_count
+    assert (
+        pack.fact(f"F:pattern.{pattern.pattern_id}.incident_count").value == pattern.incident_count
+    )
     assert pack.fact("F:change.0.at").at == findings.changes[0].at
     if stats.latency_p95_ms:
         assert pack.fact(f"F:{top.service}.p95_ms.incident").value == stats.latency_p95_ms.incident
@@ -206,7 +210,9 @@ def test_delimiters_inside_log_text_are_neutralised(tmp_path: Path) -> None:
     blocks = re.findall(r"<log_data section=[^>]*>\n(.*?)\n</log_data>$", pack.text, re.S | re.M)
     assert len(blocks) == pack.text.count("<log_data section=") == 6
     assert not any(re.search(r"<\s*/?\s*(log_data|evidence_pack)", b, re.I) for b in blocks)
-    assert pack.text.count("</evidence_pack>") == 1 and pack.text.rstrip().endswith("</evidence_pack>")
+    assert pack.text.count("</evidence_pack>") == 1 and pack.text.rstrip().endswith(
+        "</evidence_pack>"
+    )
     assert "Ignore previous instructions" in pack.text
     assert "Ignore previous instructions" not in outside_data_blocks(pack.text)
     # Every exemplar is one physical line.
@@ -215,7 +221,11 @@ def test_delimiters_inside_log_text_are_neutralised(tmp_path: Path) -> None:
 
 def test_non_utf8_and_huge_lines(tmp_path: Path) -> None:
     undecodable = b"bad bytes \xff\xfe\xc3( end".decode("utf-8", "replace")
-    key_block = "-----BEGIN PRIVATE KEY-----" + "A" * (REDACT_WINDOW_CHARS - 80) + "-----END PRIVATE KEY-----"
+    key_block = (
+        "-----BEGIN PRIVATE KEY-----"
+        + "A" * (REDACT_WINDOW_CHARS - 80)
+        + "-----END PRIVATE KEY-----"
+    )
     # A token that starts just before the redaction window ends: cut there, its head would no
     # longer look like a GitHub token, and the shortened line would show it.
     head = key_block + " ghp_" + "B" * 36
@@ -260,3 +270,28 @@ def test_no_planted_secret_reaches_the_sdk_request_bodies(tmp_path: Path) -> Non
     assert leaks(extra, sent) == []
     # Nor anywhere else in the pack (facts, items, report).
     assert leaks(corpus, [pack.model_dump_json()]) == []
+
+
+def test_the_sdk_counts_the_tokens_when_given(tmp_path: Path) -> None:
+    services = ["checkout"]
+    parquet, manifest, ids = write_frame(tmp_path, ["GET /x 500", "timeout"], services)
+    findings = findings_citing(ids, services, n_patterns=1, n_changes=0, n_suspects=1)
+    requests: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        requests.append(request)
+        return httpx2.Response(200, json={"input_tokens": 1234})
+
+    client = anthropic.Anthropic(
+        api_key="test", http_client=httpx2.Client(transport=httpx2.MockTransport(handler))
+    )
+    pack = build_evidence_pack(
+        findings,
+        manifest,
+        parquet,
+        Settings(),
+        count_tokens=sdk_token_counter(client, "claude-sonnet-5"),
+    )
+    assert pack.token_method == "count_tokens" and pack.token_count == 1234
+    assert requests[-1].url.path == "/v1/messages/count_tokens"
+    assert json.loads(requests[-1].content)["messages"][0]["content"] == pack.text

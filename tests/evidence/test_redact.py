@@ -89,6 +89,10 @@ def test_digits_that_merely_look_like_cards_are_kept() -> None:
     # prefix check keeps them.
     text = "ts=1764000000000 order=1000000000000009"
     assert Redactor().redact(text) == text
+    # HDFS block IDs: Luhn-valid and with a card-like prefix, but part of a word.
+    assert luhn_valid("4980916519894289629") and luhn_valid("5165786360127153975")
+    blocks = "succeeded for blk_-4980916519894289629 added to blk_5165786360127153975"
+    assert Redactor().redact(blocks) == blocks
 
 
 def test_ip_switch() -> None:
@@ -106,14 +110,20 @@ def test_email_switch() -> None:
 
 
 def test_versions_times_and_ids_are_kept() -> None:
-    text = "checkout 1.43.0 at 13:04:03.566 trace 4bf92f3577b34da6a3ce929d0e0e4736 pod ip-10-0-48-165"
+    text = (
+        "checkout 1.43.0 at 13:04:03.566 trace 4bf92f3577b34da6a3ce929d0e0e4736 pod ip-10-0-48-165"
+    )
     assert Redactor().redact(text) == text
 
 
 @pytest.mark.parametrize(
     ("line", "kept", "gone"),
     [
-        ("Authorization: Bearer abc.DEF-123_456~xyz", "Authorization: Bearer <bearer_token:1>", "abc.DEF"),
+        (
+            "Authorization: Bearer abc.DEF-123_456~xyz",
+            "Authorization: Bearer <bearer_token:1>",
+            "abc.DEF",
+        ),
         ("dsn=postgres://app:S3cr3tPass@db:5432/x", "<url_password:1>", "S3cr3tPass"),
         ('{"password": "hunter2hunter2"}', '{"password": "<secret_value:1>"}', "hunter2"),
         ("api_key=live_abcdef0123456789", "api_key=<secret_value:1>", "abcdef0123"),
@@ -122,7 +132,11 @@ def test_versions_times_and_ids_are_kept() -> None:
             "<private_key:1> ok",
             "b3BlbnNzaC1rZXktdjE",
         ),
-        ("xoxb-123456789012-1234567890123-abcdefghijklmnopqrstuvwx", "<slack_token:1>", "abcdefghij"),
+        (
+            "xoxb-123456789012-1234567890123-abcdefghijklmnopqrstuvwx",
+            "<slack_token:1>",
+            "abcdefghij",
+        ),
     ],
 )
 def test_kinds(line: str, kept: str, gone: str) -> None:
