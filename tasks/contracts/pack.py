@@ -72,6 +72,9 @@ class EvidencePack(BaseModel):
     token_count: int
     token_method: Literal["count_tokens", "estimate"]
     items_dropped: int = Field(0, description="Exemplars left out to stay within the budget.")
+    items_missing: int = Field(
+        0, description="Cited evidence IDs that resolved to no line in the manifest and frame."
+    )
     redaction: RedactionReport = Field(default_factory=RedactionReport)
 
     def fact(self, fact_id: str) -> Fact | None:

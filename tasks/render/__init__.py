@@ -1,6 +1,25 @@
 """The render stage: the draft postmortem as Markdown and self-contained HTML, from Jinja2 templates."""
 
-from tasks.render._stage import bare_draft, render_draft, render_html, write_draft
+from tasks.render._stage import (
+    bare_draft,
+    format_number,
+    format_percent,
+    format_time,
+    render_draft,
+    render_html,
+    template_environment,
+    write_draft,
+)
 from tasks.render.charts import build_charts
 
-__all__ = ["bare_draft", "build_charts", "render_draft", "render_html", "write_draft"]
+__all__ = [
+    "bare_draft",
+    "build_charts",
+    "format_number",
+    "format_percent",
+    "format_time",
+    "render_draft",
+    "render_html",
+    "template_environment",
+    "write_draft",
+]

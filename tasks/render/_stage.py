@@ -273,3 +273,10 @@ def write_draft(
     write_charts(charts or [], out_dir)
     write_atomic(out_dir / "draft.html", render_html(text, spec, charts))
     return write_atomic(out_dir / "draft.md", text)
+
+
+# Public names for the formatters, so other stages (the evidence pack's fact displays) show a
+# figure exactly as the draft does.
+format_time = _format_time
+format_percent = _format_percent
+format_number = _format_number

@@ -1,0 +1,6 @@
+"""The evidence pack: the redacted, token-budgeted digest of the findings that the analyst reads."""
+
+from tasks.evidence._stage import build_evidence_pack, estimate_tokens, sdk_token_counter
+from tasks.evidence.redact import Redactor, luhn_valid
+
+__all__ = ["Redactor", "build_evidence_pack", "estimate_tokens", "luhn_valid", "sdk_token_counter"]
