@@ -100,6 +100,13 @@ def report_draft(result: DraftResult, as_json: bool) -> None:
             err.print(f"[yellow]warning:[/] {warning}")
         if result.top_suspect:
             err.print(f"Top suspect: [bold]{result.top_suspect}[/]")
+        if result.analyst:
+            grounded = (
+                f"; {result.grounding_rate:.0%} of its statements verified"
+                if result.grounding_rate is not None
+                else ""
+            )
+            err.print(f"Analyst: {result.analyst}{grounded}")
         err.print(f"Draft (not reviewed): [bold]{result.draft_path}[/]")
     if result.stage_failures:
         for failure in result.stage_failures:

@@ -1,4 +1,6 @@
-"""The incident flow: gather -> baseline -> render. It wires stages; the logic lives in tasks/.
+"""The incident flow: gather -> baseline -> evidence -> analysis -> verify -> render.
+
+It wires stages; the logic lives in tasks/.
 
 A stage that fails after gather does not take the draft down with it: the draft ships with what
 the earlier stages found and a section naming the failed stage and its cause, and the command
@@ -7,32 +9,46 @@ exits non-zero.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows.progress import RichProgress
+from tasks.analysis import analyze, choose_analyst
 from tasks.baseline import findings_from_parquet
 from tasks.baseline.frame import candidate_windows
 from tasks.contracts import (
+    Analysis,
     DraftResult,
     EvidenceManifest,
+    EvidencePack,
     Findings,
     GatherResult,
     IncidentSpec,
     StageFailure,
+    Verification,
     WindowSet,
 )
 from tasks.errors import PostmortemError
+from tasks.evidence import build_evidence_pack, estimate_tokens, sdk_token_counter
 from tasks.gather import gather_logs
 from tasks.output import incident_dir, write_model_json
-from tasks.render import bare_draft, build_charts, render_draft, write_draft
+from tasks.render import BlameNote, bare_draft, build_charts, render_draft, write_draft
 from tasks.settings import Settings, load_settings
+from tasks.verify import find_blame, verify_analysis
+
+T = TypeVar("T")
 
 FINDINGS_FILE = "findings.json"
+PACK_FILE = "evidence/pack.json"
+ANALYSIS_FILE = "analysis.json"
+VERIFICATION_FILE = "verification.json"
 
 
 def artifact_key(kind: str, incident_id: str) -> str:
@@ -74,6 +90,76 @@ def baseline_stage(
     return findings
 
 
+def token_counter(settings: Settings, api_key: str | None) -> Callable[[str], int] | None:
+    """The API's own token count when the first-party API is configured; else None (estimate)."""
+    if not api_key or settings.anthropic_base_url or choose_analyst(settings, True) != "claude":
+        return None
+    import anthropic
+
+    client = anthropic.Anthropic(api_key=api_key, max_retries=1, timeout=30.0)
+    exact = sdk_token_counter(client, settings.model)
+
+    def count(text: str) -> int:
+        # Counting is a nicety: if the API cannot be reached, the estimate still bounds the pack.
+        try:
+            return exact(text)
+        except anthropic.AnthropicError:
+            return estimate_tokens(text)
+
+    return count
+
+
+@task(name="evidence", persist_result=True)
+def evidence_stage(
+    findings: Findings, gathered: GatherResult, out_dir: Path, settings: Settings
+) -> EvidencePack:
+    counter = token_counter(settings, os.environ.get("ANTHROPIC_API_KEY"))
+    pack = build_evidence_pack(
+        findings, gathered.manifest, gathered.parquet_path, settings, count_tokens=counter
+    )
+    write_model_json(pack, out_dir / PACK_FILE)
+    return pack
+
+
+# The model call is the expensive, non-deterministic step: its result is persisted, so a run
+# resumed after a review pause never calls the model again.
+@task(name="analysis", persist_result=True)
+def analysis_stage(
+    pack: EvidencePack, findings: Findings, spec: IncidentSpec, out_dir: Path, settings: Settings
+) -> Analysis:
+    # The key is a secret: read here at the flow's edge, never passed as a (recorded) parameter.
+    analysis = analyze(pack, findings, spec, settings, api_key=os.environ.get("ANTHROPIC_API_KEY"))
+    write_model_json(analysis, out_dir / ANALYSIS_FILE)
+    return analysis
+
+
+@task(name="verify")
+def verify_stage(
+    analysis: Analysis,
+    findings: Findings,
+    pack: EvidencePack,
+    manifest: EvidenceManifest,
+    spec: IncidentSpec,
+    out_dir: Path,
+    settings: Settings,
+) -> Verification:
+    verification = verify_analysis(analysis, findings, pack, manifest, spec, settings)
+    write_model_json(verification, out_dir / VERIFICATION_FILE)
+    return verification
+
+
+def blame_notes(analysis: Analysis | None, findings: Findings) -> list[BlameNote]:
+    """Blaming wording in the analyst's statements, as warnings for the draft."""
+    if analysis is None:
+        return []
+    services = [s.service for s in findings.services]
+    return [
+        BlameNote(excerpt=b.sentence, where=f"statement {c.id} ({c.section})", hint=b.suggestion)
+        for c in analysis.claims
+        for b in find_blame(c.text, services)
+    ]
+
+
 @task(name="render")
 def render_stage(
     spec: IncidentSpec,
@@ -81,10 +167,33 @@ def render_stage(
     manifest: EvidenceManifest,
     out_dir: Path,
     failures: list[StageFailure],
+    pack: EvidencePack | None = None,
+    analysis: Analysis | None = None,
+    verification: Verification | None = None,
 ) -> Path:
     charts = build_charts(findings)
-    text = render_draft(spec, findings, manifest, datetime.now(UTC), failures, charts=charts)
+    text = render_draft(
+        spec,
+        findings,
+        manifest,
+        datetime.now(UTC),
+        failures,
+        analysis=analysis,
+        verification=verification,
+        pack=pack,
+        charts=charts,
+        blame=blame_notes(analysis, findings),
+    )
     return write_draft(text, spec, out_dir, charts)
+
+
+def run_stage(name: str, failures: list[StageFailure], call: Callable[[], T]) -> T | None:
+    """Run one stage; if it fails, note why and carry on with what the others found."""
+    try:
+        return call()
+    except Exception as exc:
+        failures.append(describe_failure(name, exc))
+        return None
 
 
 def describe_failure(stage: str, exc: BaseException) -> StageFailure:
@@ -114,16 +223,38 @@ def incident_postmortem(
     windows = candidate_windows(spec)
     gathered = gather_stage(spec, windows, out_dir, settings, progress)
     failures: list[StageFailure] = []
-    try:
-        findings = baseline_stage(spec, windows, gathered, out_dir, settings)
-    except Exception as exc:
-        failures.append(describe_failure("baseline", exc))
+    manifest = gathered.manifest
+    findings = run_stage(
+        "baseline", failures, lambda: baseline_stage(spec, windows, gathered, out_dir, settings)
+    )
+    pack = analysis = verification = None
+    if findings is None:
         findings = Findings(incident_id=spec.id, windows=windows)
         write_model_json(findings, out_dir / FINDINGS_FILE)
-    try:
-        draft_path = render_stage(spec, findings, gathered.manifest, out_dir, failures)
-    except Exception as exc:
-        failures.append(describe_failure("render", exc))
+    else:
+        pack = run_stage(
+            "evidence", failures, lambda: evidence_stage(findings, gathered, out_dir, settings)
+        )
+    if pack is not None:
+        analysis = run_stage(
+            "analysis",
+            failures,
+            lambda: analysis_stage(pack, findings, spec, out_dir, settings),
+        )
+    if analysis is not None:
+        verification = run_stage(
+            "verify",
+            failures,
+            lambda: verify_stage(analysis, findings, pack, manifest, spec, out_dir, settings),
+        )
+    draft_path = run_stage(
+        "render",
+        failures,
+        lambda: render_stage(
+            spec, findings, manifest, out_dir, failures, pack, analysis, verification
+        ),
+    )
+    if draft_path is None:
         draft_path = write_draft(bare_draft(spec, failures), spec, out_dir)
     create_markdown_artifact(
         key=artifact_key("draft", spec.id),
@@ -141,5 +272,7 @@ def incident_postmortem(
         errors=gathered.manifest.errors,
         warnings=findings.warnings,
         top_suspect=findings.suspects[0].service if findings.suspects else None,
+        analyst=analysis.analyst if analysis else None,
+        grounding_rate=verification.grounding_rate if verification else None,
         stage_failures=failures,
     )

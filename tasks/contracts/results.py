@@ -29,4 +29,6 @@ class DraftResult(BaseModel):
     errors: list[str] = Field(default_factory=list)  # sources that could not be read at all
     warnings: list[str] = Field(default_factory=list)
     top_suspect: str | None = None
+    analyst: str | None = Field(None, description="Which analyst wrote the statements.")
+    grounding_rate: float | None = Field(None, description="Share of statements verified.")
     stage_failures: list[StageFailure] = Field(default_factory=list)

@@ -1,6 +1,7 @@
 """The render stage: the draft postmortem as Markdown and self-contained HTML, from Jinja2 templates."""
 
 from tasks.render._stage import (
+    BlameNote,
     bare_draft,
     format_number,
     format_percent,
@@ -13,6 +14,7 @@ from tasks.render._stage import (
 from tasks.render.charts import build_charts
 
 __all__ = [
+    "BlameNote",
     "bare_draft",
     "build_charts",
     "format_number",
