@@ -484,13 +484,21 @@ def _latency_part(
 ) -> None:
     """Its own span or its call gap grew (Mann-Whitney), or it sits last in the slow traces."""
     best = (0.0, "")
-    for lat, what in ((signals.span, "own span"), (signals.gap, "call gap")):
-        s = cand.service
+    s = cand.service
+    # A caller's span grows while it waits for a slow callee: in the slow requests where
+    # another service sits deeper, its span is not its own latency.
+    waiting = 0.0
+    if signals.n_slow:
+        waiting = (signals.slow_member[s] - signals.slow_deepest[s]) / signals.n_slow
+    for lat, what, factor in (
+        (signals.span, "own span", 1.0 - waiting),
+        (signals.gap, "call gap", 1.0),
+    ):
         ratio = lat.ratio[s]
         if not np.isfinite(ratio) or ratio <= 1.0:
             continue
         effect = min(1.0, math.log2(ratio))  # 1 at a doubling
-        value = effect * _strength(lat.q[s], alpha)
+        value = effect * _strength(lat.q[s], alpha) * max(factor, 0.0)
         if value > best[0]:
             text = (
                 f"{what} per request (median, from trace IDs) {lat.baseline_ms[s]:.0f} ms → "
@@ -498,7 +506,7 @@ def _latency_part(
                 f"(Mann-Whitney q = {lat.q[s]:.2g})"
             )
             best = (value, text)
-    if signals.n_slow >= MIN_CHAIN_TRACES and signals.slow_deepest[cand.service] > 0:
+    if signals.n_slow >= MIN_CHAIN_TRACES and signals.slow_deepest[s] > 0:
         share = signals.slow_deepest[cand.service] / signals.n_slow
         if share > best[0]:
             best = (

@@ -12,7 +12,7 @@ states a duration. Per service, from the lines of each trace:
 - throughput: traces the service took part in, per minute.
 
 Incident against baseline: latencies with a one-sided Mann-Whitney U test (no distributional
-assumption; scipy computes it exactly for small samples, which short windows give),
+assumption; for the small samples that short windows give, the exact permutation distribution),
 Benjamini-Hochberg across services; throughput with the exact conditional binomial test of
 two Poisson rates, in both directions (a slow or stuck service serves fewer requests).
 
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
-from scipy.stats import binom, mannwhitneyu
+from scipy.stats import PermutationMethod, binom, mannwhitneyu
 
 from tasks.baseline.frame import WindowedFrame
 from tasks.baseline.stats import bh_qvalues, make_change, rate_increase_pvalues, sig
@@ -42,9 +42,10 @@ from tasks.contracts import ServiceStats
 from tasks.settings import Settings
 
 MIN_LATENCY_SAMPLES = 3  # per window, for a latency comparison
+EXACT_MAX_SAMPLES = 16  # up to C(16, 8) = 12870 arrangements: enumerated exactly
 LATENCY_MIN_RATIO = 1.5  # a latency rise smaller than this is not called significant
 SLOW_QUANTILE = 0.95
-MIN_ROOT_TRACES = 10  # baseline traces entering at a service, to call one slow or a member missing
+MIN_ROOT_TRACES = 4  # baseline traces entering at a service, to call one slow or a member missing
 MISSING_MIN_PRESENCE = 0.5
 MISSING_ALPHA = 0.01
 EXAMPLES = 2
@@ -89,6 +90,7 @@ class TraceSignals:
     failing_deepest: np.ndarray = field(default_factory=lambda: np.zeros(0))
     n_slow: int = 0
     slow_deepest: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    slow_member: np.ndarray = field(default_factory=lambda: np.zeros(0))  # slow traces with it
     missing: np.ndarray = field(default_factory=lambda: np.zeros(0))  # affected traces lacking it
     missing_expected: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ...that had it
     examples: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # (signal, svc)
@@ -135,7 +137,11 @@ def _compare(
         if b.size:
             out.baseline_ms[s] = float(np.median(b))
         if a.size >= MIN_LATENCY_SAMPLES and b.size >= MIN_LATENCY_SAMPLES:
-            out.p[s] = mannwhitneyu(a, b, alternative="greater").pvalue
+            # Small samples (short windows): the exact permutation distribution, which also
+            # copes with ties; otherwise scipy's normal approximation with tie correction.
+            small = a.size + b.size <= EXACT_MAX_SAMPLES
+            method = PermutationMethod(n_resamples=np.inf) if small else "asymptotic"
+            out.p[s] = mannwhitneyu(a, b, alternative="greater", method=method).pvalue
             tested.append(s)
     if tested:
         out.q[tested] = bh_qvalues(out.p[tested])
@@ -242,6 +248,7 @@ def _structure(df: pd.DataFrame, sig_: TraceSignals, n: int) -> None:
     )
     sig_.n_slow = int(last["trace"].nunique())
     sig_.slow_deepest = np.bincount(last["service"], minlength=n).astype(float)
+    sig_.slow_member = np.bincount(slow["service"], minlength=n).astype(float)
     for s, rows in last.groupby("service")["row"]:
         sig_.examples[("slow", int(s))] = rows.head(EXAMPLES).tolist()
 
@@ -286,6 +293,7 @@ def trace_signals(view: WindowedFrame, settings: Settings) -> TraceSignals:
         throughput_p_rise=nan.copy(),
         failing_deepest=np.zeros(n),
         slow_deepest=np.zeros(n),
+        slow_member=np.zeros(n),
         missing=np.zeros(n),
         missing_expected=np.zeros(n),
     )
