@@ -96,7 +96,8 @@ _PREFILTER = (
     r"(?i)trace|span|req-[0-9a-f]{8}-|request.?id|req.?id|correlation.?id|"
     r"[0-9a-f]{16},[0-9a-f]{16}|[0-9a-f]{32}-[0-9a-f]{16}"
 )
-_ZEROS = r"^[0\-]*$"
+# Zeros (the W3C "invalid" ID) and the placeholders loggers print when no context is set.
+_NO_ID = r"^[0\-]*$|^(?i:null|none|nil|undefined|unknown|empty|missing|n/?a|not[_\-]?set)$"
 
 
 def _empty_to_null(values: pa.Array) -> pa.Array:
@@ -115,7 +116,7 @@ def _extract(text: pa.Array) -> tuple[pa.Array, pa.Array]:
         t = _empty_to_null(pc.struct_field(found, "trace"))
         if form.lower:
             t = pc.utf8_lower(t)
-        t = pc.if_else(pc.fill_null(pc.match_substring_regex(t, _ZEROS), False), None, t)
+        t = pc.if_else(pc.fill_null(pc.match_substring_regex(t, _NO_ID), False), None, t)
         names = {f.name for f in found.type}
         s = _empty_to_null(pc.struct_field(found, "span")) if "span" in names else span
         if "span" in names and form.lower:

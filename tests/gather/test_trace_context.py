@@ -173,6 +173,8 @@ def test_span_is_merged_into_existing_attrs() -> None:
         "traceparent: 00-00000000000000000000000000000000-0000000000000000-00",
         "parentSpanId=00f067aa0ba902b7 subtrace_id=abcdefabcdefabcd",
         "Processed 16 items in 1234567890123456 ms",
+        "no context yet: trace_id=undefined span_id=undefined",
+        "MDC empty: traceId=NOT_SET request_id=null",
         None,
     ],
 )
