@@ -2,6 +2,7 @@
 
     list (walk, prune by key time) -> read (bounded pool: stored bytes, sha256)
         -> decompress (magic bytes) -> blocks of lines -> parse (pool) -> rows in the windows
+        -> trace IDs from message text (trace_context)
         -> logs.parquet (written as results arrive) ; manifest.json (chain of custody)
 
 Memory stays bounded whatever the input size: readers hand blocks of about 8 MiB to the parse
