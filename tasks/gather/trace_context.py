@@ -105,25 +105,36 @@ def _empty_to_null(values: pa.Array) -> pa.Array:
 
 
 def _extract(text: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """(trace, span) per row of `text`, null where no form matches."""
-    trace = pa.nulls(len(text), pa.string())
-    span = pa.nulls(len(text), pa.string())
+    """(trace, span) per row of `text`, null where no form matches.
+
+    Each form runs only on the rows that no earlier form matched.
+    """
+    n = len(text)
+    trace = pa.nulls(n, pa.string())
+    span = pa.nulls(n, pa.string())
+    todo = np.arange(n)
     for form in FORMS:
-        missing = pc.is_null(trace)
-        if not pc.any(missing).as_py():
+        if todo.size == 0:
             break
-        found = pc.extract_regex(text, form.pattern)
+        subset = text if todo.size == n else pc.take(text, pa.array(todo))
+        found = pc.extract_regex(subset, form.pattern)
         t = _empty_to_null(pc.struct_field(found, "trace"))
         if form.lower:
             t = pc.utf8_lower(t)
         t = pc.if_else(pc.fill_null(pc.match_substring_regex(t, _NO_ID), False), None, t)
-        names = {f.name for f in found.type}
-        s = _empty_to_null(pc.struct_field(found, "span")) if "span" in names else span
-        if "span" in names and form.lower:
-            s = pc.utf8_lower(s)
-        take = pc.and_(missing, pc.is_valid(t))
-        trace = pc.if_else(take, t, trace)
-        span = pc.if_else(take, s, span)
+        hit = pc.is_valid(t).to_numpy(zero_copy_only=False)
+        if not hit.any():
+            continue
+        mask = np.zeros(n, dtype=bool)
+        mask[todo[hit]] = True
+        keep = pa.array(hit)
+        trace = pc.replace_with_mask(trace, pa.array(mask), t.filter(keep).cast(pa.string()))
+        if "span" in {f.name for f in found.type}:
+            s = _empty_to_null(pc.struct_field(found, "span"))
+            if form.lower:
+                s = pc.utf8_lower(s)
+            span = pc.replace_with_mask(span, pa.array(mask), s.filter(keep).cast(pa.string()))
+        todo = todo[~hit]
     return trace, span
 
 
