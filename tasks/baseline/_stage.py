@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from tasks.baseline import changes as changes_mod
 from tasks.baseline import onset as onset_mod
 from tasks.baseline import suspects as suspects_mod
+from tasks.baseline import traces as traces_mod
 from tasks.baseline.comparison import compare_view
 from tasks.baseline.frame import (
     drop_empty_baselines,
@@ -32,14 +33,23 @@ def build_findings(
     findings, codes = compare_view(view, settings, incident_id)
     change_events = changes_mod.detect_changes(view, (codes.codes, codes.templates))
     onsets, onset_warnings, suspects = [], [], []
+    signals = traces_mod.trace_signals(view, settings)
+    services = traces_mod.annotate_services(findings.services, view, signals)
     # With no incident lines there is nothing to date or rank: every service merely "went quiet".
     if findings.total_incident_lines:
         onsets, onset_warnings = onset_mod.detect_onsets(view)
         suspects = suspects_mod.rank_suspects(
-            view, findings.services, findings.patterns, onsets, change_events
+            view,
+            services,
+            findings.patterns,
+            onsets,
+            change_events,
+            signals,
+            alpha=settings.significance_level,
         )
     return findings.model_copy(
         update={
+            "services": services,
             "onsets": onsets,
             "suspects": suspects,
             "changes": change_events,

@@ -44,6 +44,16 @@ class ServiceStats(BaseModel):
     latency_p50_ms: Change | None = None
     latency_p95_ms: Change | None = None
     latency_p99_ms: Change | None = None
+    # From trace IDs in the logs (tasks/baseline/traces.py): medians in ms, one-sided
+    # Mann-Whitney p-values (incident slower), and whether the rise is significant and large.
+    span_ms: Change | None = None  # own span: first to last line of the service in a trace
+    span_p_value: float | None = None
+    span_slower: bool = False
+    call_gap_ms: Change | None = None  # caller's last line to this service's first, per trace
+    call_gap_p_value: float | None = None
+    call_gap_slower: bool = False
+    traces_per_min: Change | None = None  # throughput: traces the service took part in
+    traces_p_value: float | None = None  # exact test of the change, the likelier direction
 
 
 class PatternFinding(BaseModel):
@@ -92,6 +102,9 @@ class Suspect(BaseModel):
     score: float
     reasons: list[str]
     evidence_ids: list[str] = Field(default_factory=list)
+    parts: dict[str, float] = Field(
+        default_factory=dict, description="Each score component in [0, 1], before its weight."
+    )
 
 
 class TimelineEntry(BaseModel):

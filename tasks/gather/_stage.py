@@ -2,6 +2,7 @@
 
     list (walk, prune by key time) -> read (bounded pool: stored bytes, sha256)
         -> decompress (magic bytes) -> blocks of lines -> parse (pool) -> rows in the windows
+        -> trace IDs from message text (trace_context)
         -> logs.parquet (written as results arrive) ; manifest.json (chain of custody)
 
 Memory stays bounded whatever the input size: readers hand blocks of about 8 MiB to the parse
@@ -70,6 +71,7 @@ from tasks.gather.layouts import (
 from tasks.gather.progress import NoProgress, ProgressReporter
 from tasks.gather.records import open_records
 from tasks.gather.storage import ObjectInfo, SourceError, StorageError, Store, open_store, s3_client
+from tasks.gather.trace_context import add_trace_context
 from tasks.output import sibling_temp, write_model_json
 from tasks.settings import Settings
 from tasks.workers import worker_count
@@ -214,6 +216,8 @@ def _parse_job(job: _Job) -> _Parsed:
     inside = _in_windows(table.column("ts"), job.windows)
     if pc.all(inside).as_py() is not True:  # usually every row is inside: skip the copy
         table = table.filter(inside)
+    # After every parser, whatever the format: trace context written inside the message text.
+    table = add_trace_context(table)
     n = table.num_rows
     columns = [
         *table.columns,

@@ -161,3 +161,18 @@ def test_the_html_draft_renders_tables_and_keeps_hostile_text_inert(tmp_path) ->
     assert "<td><strong>checkout</strong></td>" in page
     assert "<script>" not in page
     assert "&lt;script&gt;" in page
+
+
+def test_the_services_table_shows_trace_latency_with_its_verdict() -> None:
+    data = findings(100)
+    slow = data.services[0].model_copy(
+        update={
+            "call_gap_ms": Change(incident=905, baseline=25),
+            "call_gap_slower": True,
+            "span_ms": Change(incident=2, baseline=2),
+        }
+    )
+    data = data.model_copy(update={"services": [slow]})
+    text = render_draft(SPEC, data, manifest(), generated_at=T0)
+    row = next(line for line in text.splitlines() if line.startswith("| checkout"))
+    assert row.rstrip().endswith("| gap 25 → 905 ⚠; span 2 → 2 |")
