@@ -108,6 +108,10 @@ def report_draft(result: DraftResult, as_json: bool) -> None:
             )
             err.print(f"Analyst: {result.analyst}{grounded}")
         err.print(f"Draft (not reviewed): [bold]{result.draft_path}[/]")
+    if result.reanalysis_changes is not None and not as_json:
+        err.print("Changes against the previous analysis:")
+        for change in result.reanalysis_changes or ["none"]:
+            err.print(f"  - {change}")
     if result.stage_failures:
         for failure in result.stage_failures:
             err.print(f"[bold red]error:[/] the {failure.stage} stage failed: {failure.cause}")
@@ -131,6 +135,13 @@ def draft(
             help="auto: Claude with ANTHROPIC_API_KEY, Bedrock with a region, else offline.",
         ),
     ] = None,
+    reanalyze: Annotated[
+        bool,
+        typer.Option(
+            "--reanalyze",
+            help="Run only the AI stage again, on the stored evidence, and show what changed.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Gather, compare with the baseline and render a draft. Nothing is reviewed or published."""
@@ -143,10 +154,13 @@ def draft(
     )
     configure_prefect(as_json)
     hint_if_ephemeral_prefect(as_json)
-    from flows.postmortem import incident_postmortem
+    from flows.postmortem import incident_postmortem, reanalyze_postmortem
 
     try:
-        result = incident_postmortem(spec, settings=settings, progress=show_progress(as_json))
+        if reanalyze:
+            result = reanalyze_postmortem(spec, settings=settings)
+        else:
+            result = incident_postmortem(spec, settings=settings, progress=show_progress(as_json))
     except PostmortemError as exc:
         fail(str(exc), exc.exit_code)
     except Exception as exc:  # a bug, but still one sentence; the traceback is in Prefect's log

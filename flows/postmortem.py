@@ -18,9 +18,11 @@ from typing import TypeVar
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from pydantic import BaseModel
 
 from flows.progress import RichProgress
 from tasks.analysis import analyze, choose_analyst
+from tasks.analysis.compare import compare_analyses
 from tasks.baseline import findings_from_parquet
 from tasks.baseline.frame import candidate_windows
 from tasks.contracts import (
@@ -35,7 +37,7 @@ from tasks.contracts import (
     Verification,
     WindowSet,
 )
-from tasks.errors import PostmortemError
+from tasks.errors import PostmortemError, StageError
 from tasks.evidence import build_evidence_pack, estimate_tokens, sdk_token_counter
 from tasks.gather import gather_logs
 from tasks.output import incident_dir, write_model_json
@@ -44,6 +46,7 @@ from tasks.settings import Settings, load_settings
 from tasks.verify import find_blame, verify_analysis
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 FINDINGS_FILE = "findings.json"
 PACK_FILE = "evidence/pack.json"
@@ -275,4 +278,68 @@ def incident_postmortem(
         analyst=analysis.analyst if analysis else None,
         grounding_rate=verification.grounding_rate if verification else None,
         stage_failures=failures,
+    )
+
+
+def _load(model: type[M], path: Path) -> M | None:
+    return model.model_validate_json(path.read_bytes()) if path.is_file() else None
+
+
+@flow(name="reanalyze-postmortem", flow_run_name="reanalyze-{spec.id}")
+def reanalyze_postmortem(
+    spec: IncidentSpec, settings: Settings | None = None, out: Path | None = None
+) -> DraftResult:
+    """Run the AI stage again on the stored evidence (no gather, no baseline), verify and render,
+    and say what changed against the previous analysis, which is kept beside it."""
+    settings = settings or load_settings()
+    out_dir = Path(out or settings.out_dir) / spec.id
+    findings = _load(Findings, out_dir / FINDINGS_FILE)
+    manifest = _load(EvidenceManifest, out_dir / "evidence" / "manifest.json")
+    pack = _load(EvidencePack, out_dir / PACK_FILE)
+    if findings is None or manifest is None or pack is None:
+        raise StageError(
+            "reanalyze",
+            f"{out_dir} has no stored evidence (findings.json, evidence/manifest.json and "
+            "evidence/pack.json); run `postmortem draft` first.",
+        )
+    before = _load(Analysis, out_dir / ANALYSIS_FILE)
+    before_verification = _load(Verification, out_dir / VERIFICATION_FILE)
+    if before is not None:
+        write_model_json(before, out_dir / "analysis.previous.json")
+    if before_verification is not None:
+        write_model_json(before_verification, out_dir / "verification.previous.json")
+    failures: list[StageFailure] = []
+    analysis = run_stage(
+        "analysis", failures, lambda: analysis_stage(pack, findings, spec, out_dir, settings)
+    )
+    verification = None
+    if analysis is not None:
+        verification = run_stage(
+            "verify",
+            failures,
+            lambda: verify_stage(analysis, findings, pack, manifest, spec, out_dir, settings),
+        )
+    draft_path = render_stage(
+        spec, findings, manifest, out_dir, failures, pack, analysis, verification
+    )
+    changes = (
+        compare_analyses(before, before_verification, analysis, verification)
+        if before is not None and analysis is not None
+        else []
+    )
+    return DraftResult(
+        incident_id=spec.id,
+        out_dir=out_dir,
+        draft_path=draft_path,
+        findings_path=out_dir / FINDINGS_FILE,
+        manifest_path=out_dir / "evidence" / "manifest.json",
+        parquet_path=out_dir / "evidence" / "logs.parquet",
+        stats=manifest.stats,
+        errors=manifest.errors,
+        warnings=findings.warnings,
+        top_suspect=findings.suspects[0].service if findings.suspects else None,
+        analyst=analysis.analyst if analysis else None,
+        grounding_rate=verification.grounding_rate if verification else None,
+        stage_failures=failures,
+        reanalysis_changes=changes if before is not None else None,
     )

@@ -200,3 +200,25 @@ def test_demo_needs_no_credentials_and_leaves_the_environment_alone(
     assert dict(os.environ) == before
     assert outcome.draft.stats.read > 0 and outcome.draft.stats.failed == 0
     assert outcome.top_suspect_correct
+
+
+def test_reanalyze_uses_the_stored_evidence_and_says_what_changed(seeded, tmp_path: Path) -> None:
+    from flows.postmortem import reanalyze_postmortem
+    from tasks.errors import StageError
+    from tasks.settings import Settings
+
+    spec, truth = seeded
+    settings = Settings(analyst="offline", out_dir=tmp_path)
+    first = incident_postmortem(spec, settings=settings)
+    assert first.analyst == "offline" and first.grounding_rate == 1.0
+    parquet_mtime = first.parquet_path.stat().st_mtime_ns
+    # With its logs gone, only the stored evidence can feed a re-analysis.
+    gone = spec.model_copy(update={"sources": [Source(name="gone", uri="s3://no-such-bucket/")]})
+    again = reanalyze_postmortem(gone, settings=settings)
+    assert again.reanalysis_changes == []
+    assert again.stats == first.stats and again.top_suspect == truth.root_cause_service
+    assert first.parquet_path.stat().st_mtime_ns == parquet_mtime
+    assert (tmp_path / spec.id / "analysis.previous.json").is_file()
+    never_drafted = spec.model_copy(update={"id": "INC-never"})
+    with pytest.raises(StageError, match="no stored evidence"):
+        reanalyze_postmortem(never_drafted, settings=settings)

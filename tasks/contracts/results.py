@@ -32,3 +32,6 @@ class DraftResult(BaseModel):
     analyst: str | None = Field(None, description="Which analyst wrote the statements.")
     grounding_rate: float | None = Field(None, description="Share of statements verified.")
     stage_failures: list[StageFailure] = Field(default_factory=list)
+    reanalysis_changes: list[str] | None = Field(
+        None, description="With --reanalyze: what changed against the previous analysis."
+    )
