@@ -362,6 +362,35 @@ def _services(table: pa.Table, index: pa.Array) -> tuple[np.ndarray, list[str]]:
     return remap[codes] if len(codes) else codes, [names[i] for i in order]
 
 
+def _time_order(table: pa.Table, ts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Order of `rows` by time, ties broken by (source, object key, line).
+
+    Lines of one request in several services often share a microsecond, and gather writes
+    objects in the order they finish parsing; without the tie-break, which line becomes an
+    evidence ID would change from run to run.
+    """
+    index = pa.array(rows)
+    parts = []
+    for name in ("source", "object_key"):
+        if name in table.column_names:
+            column = pc.take(table[name], index).cast(pa.large_string())
+            parts.append(pc.fill_null(column, ""))
+    if parts:
+        separator = pa.scalar("\x00", pa.large_string())
+        joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, separator)
+        encoded = pc.dictionary_encode(joined)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+        rank = np.empty(len(names), dtype=np.int64)
+        rank[np.argsort(names, kind="stable")] = np.arange(len(names))
+        objects = rank[encoded.indices.to_numpy(zero_copy_only=False)]
+    else:
+        objects = np.zeros(len(rows), dtype=np.int64)
+    lines = _numeric(table, "line", index, 0.0)
+    return np.lexsort((lines, objects, ts[rows]))
+
+
 def window_view(frame: pd.DataFrame | pa.Table, windows: WindowSet) -> WindowedFrame:
     """The rows in any window or in the context before the incident, sorted by time."""
     table = _frame_table(frame)
@@ -378,7 +407,7 @@ def window_view(frame: pd.DataFrame | pa.Table, windows: WindowSet) -> WindowedF
     keep |= (ts >= context_start) & (ts < to_us(windows.incident.start))
 
     kept = np.flatnonzero(keep)
-    kept = kept[np.argsort(ts[kept], kind="stable")]
+    kept = kept[_time_order(table, ts, kept)]
     index = pa.array(kept)
     status = _numeric(table, "status", index, 0.0).astype(np.int32)
     level = _levels(table, index)

@@ -330,3 +330,27 @@ def test_findings_are_deterministic_and_serialisable() -> None:
     second = build_findings(shuffled, WINDOWS, "INC-1", SETTINGS).model_dump_json()
     assert first == second
     assert json.loads(first)["incident_id"] == "INC-1"
+
+
+def test_evidence_is_the_same_whatever_the_row_order_when_lines_share_a_timestamp() -> None:
+    """One request's lines in several services often share a microsecond; which line becomes
+    evidence must not depend on the order gather happened to write objects in."""
+    logs = Logs(seed=5)
+    steady(logs, "checkout", 20)
+    for minute in range(10):
+        at = T0 + timedelta(minutes=minute, seconds=7)
+        for service in ("checkout", "payments", "frontend"):
+            for copy in range(3):  # the same instant, three objects per service
+                logs.add(
+                    at,
+                    service,
+                    f"request failed code={minute}",
+                    "error",
+                    object_key=f"logs/{service}-{copy}.log",
+                )
+    frame = logs.frame()
+    first = build_findings(frame, WINDOWS, "INC-1", SETTINGS)
+    for seed in (1, 2, 3):
+        shuffled = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+        again = build_findings(shuffled, WINDOWS, "INC-1", SETTINGS)
+        assert again.model_dump_json() == first.model_dump_json()
