@@ -243,6 +243,7 @@ def render_html(draft_markdown: str, spec: IncidentSpec, charts: list[Chart] | N
     """
     body = markdown.markdown(draft_markdown, extensions=["tables"], output_format="html")
     body = _inline_charts(body, charts or [])
+    body = _status_badges(body)
     # Wide tables scroll inside their own box on a phone instead of widening the page.
     body = body.replace("<table>", '<div class="table"><table>').replace(
         "</table>", "</table></div>"
@@ -252,6 +253,25 @@ def render_html(draft_markdown: str, spec: IncidentSpec, charts: list[Chart] | N
         .get_template("postmortem.html.j2")
         .render(spec=spec, body=Markup(body))
     )
+
+
+_BADGES = {
+    "verified": "ok",
+    "UNSUPPORTED": "bad",
+    "CONTRADICTED": "bad",
+    "needs a person to confirm": "ask",
+    "to be written": "todo",
+    "not checked": "ask",
+}
+
+
+def _status_badges(body: str) -> str:
+    """Each statement's status as a coloured badge, so a reader scanning the page sees it."""
+    for label, kind in _BADGES.items():
+        body = body.replace(
+            f"<strong>[{label}]</strong>", f'<strong class="status {kind}">{label}</strong>'
+        )
+    return body
 
 
 def _inline_charts(body: str, charts: list[Chart]) -> str:

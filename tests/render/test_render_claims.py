@@ -175,3 +175,12 @@ def test_without_analysis_the_sections_say_who_must_write_them() -> None:
     ):
         assert heading in text
     assert "nothing was sent to a model" in text
+
+
+def test_html_shows_each_status_as_a_badge() -> None:
+    from tasks.render import render_html
+
+    html = render_html(draft(), SPEC)
+    assert '<strong class="status ok">verified</strong>' in html
+    assert '<strong class="status bad">UNSUPPORTED</strong>' in html
+    assert "[verified]" not in html
