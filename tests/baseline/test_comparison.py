@@ -25,7 +25,7 @@ from tasks.contracts import (
     object_id,
 )
 from tasks.settings import Settings
-from tests.synthetic import Logs
+from tests.frames import Logs
 
 T0 = datetime(2026, 11, 24, 13, 5, tzinfo=UTC)
 INCIDENT = TimeWindow(start=T0, end=T0 + timedelta(minutes=30))

@@ -9,7 +9,7 @@ from tasks.baseline.frame import window_view
 from tasks.baseline.onset import build_timeline, detect_onsets
 from tasks.contracts import TimeWindow, WindowSet
 from tasks.settings import Settings
-from tests.synthetic import Logs
+from tests.frames import Logs
 
 T0 = datetime(2026, 11, 24, 13, 5, tzinfo=UTC)
 INCIDENT = TimeWindow(start=T0, end=T0 + timedelta(minutes=40))

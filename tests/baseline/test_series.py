@@ -9,7 +9,7 @@ from tasks.baseline.frame import window_view
 from tasks.baseline.series import MAX_CHARTED_SERVICES, charted_services, minute_series
 from tasks.contracts import Change, ServiceStats, Suspect, TimeWindow, WindowSet
 from tasks.settings import Settings
-from tests.synthetic import Logs
+from tests.frames import Logs
 
 T0 = datetime(2026, 11, 24, 13, 5, tzinfo=UTC)
 INCIDENT = TimeWindow(start=T0, end=T0 + timedelta(minutes=10))

@@ -10,7 +10,7 @@ from tasks.baseline.frame import window_view
 from tasks.baseline.suspects import blame_reach, find_blame, trace_depth_credit
 from tasks.contracts import Findings, TimeWindow, WindowSet
 from tasks.settings import Settings
-from tests.synthetic import Logs
+from tests.frames import Logs
 
 T0 = datetime(2026, 11, 24, 13, 5, tzinfo=UTC)
 INCIDENT = TimeWindow(start=T0, end=T0 + timedelta(minutes=40))

@@ -12,7 +12,7 @@ from tasks.baseline.frame import window_view
 from tasks.baseline.traces import trace_signals
 from tasks.contracts import TimeWindow, WindowSet
 from tasks.settings import Settings
-from tests.synthetic import Logs
+from tests.frames import Logs
 
 T0 = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
 SETTINGS = Settings()

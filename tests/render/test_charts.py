@@ -10,7 +10,7 @@ from tasks.baseline import build_findings
 from tasks.contracts import TimeWindow, WindowSet
 from tasks.render.charts import build_charts, write_charts
 from tasks.settings import Settings
-from tests.synthetic import Logs
+from tests.frames import Logs
 
 T0 = datetime(2026, 11, 24, 13, 5, tzinfo=UTC)
 INCIDENT = TimeWindow(start=T0, end=T0 + timedelta(minutes=20))
