@@ -1,13 +1,16 @@
-"""The incident flow: gather -> baseline -> render. It wires stages; the logic lives in tasks/."""
+"""The incident flows: gather -> baseline -> render (-> review -> publish). They wire stages; the
+logic lives in tasks/."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE
 
 from flows.progress import RichProgress
 from tasks.baseline import findings_from_parquet
@@ -18,8 +21,12 @@ from tasks.contracts import (
     Findings,
     GatherResult,
     IncidentSpec,
+    Publication,
+    ReviewRecord,
+    RunResult,
     WindowSet,
 )
+from tasks.errors import ReviewError
 from tasks.gather import gather_logs
 from tasks.output import incident_dir, write_model_json
 from tasks.render import render_draft, write_draft
@@ -33,9 +40,15 @@ def artifact_key(kind: str, incident_id: str) -> str:
     return f"{kind}-" + re.sub(r"[^a-z0-9-]+", "-", incident_id.lower()).strip("-")
 
 
-# Persisted results let a crashed or resumed run pick up where it stopped; the default cache
-# policy includes the run id, so a new run never reuses another run's logs.
-@task(name="gather", persist_result=True)
+# Persisted results let a crashed or resumed run pick up where it stopped: a suspended run that
+# is resumed runs its flow function again from the top, in the same flow run, so these tasks
+# come back from storage instead of reading S3 or calling the model again. The run id is part
+# of the key on purpose: a new run never reuses another run's logs (late-delivered objects) or
+# a result whose files were deleted since. Expensive stages (analysis too) use this policy.
+RESUMABLE = INPUTS + TASK_SOURCE + RUN_ID
+
+
+@task(name="gather", persist_result=True, cache_policy=RESUMABLE)
 def gather_stage(
     spec: IncidentSpec,
     windows: WindowSet,
@@ -54,7 +67,7 @@ def gather_stage(
         )
 
 
-@task(name="baseline", persist_result=True)
+@task(name="baseline", persist_result=True, cache_policy=RESUMABLE)
 def baseline_stage(
     spec: IncidentSpec,
     windows: WindowSet,
@@ -67,7 +80,8 @@ def baseline_stage(
     return findings
 
 
-@task(name="render")
+# Cached too, so a resumed run does not re-render (and so change) the draft under review.
+@task(name="render", persist_result=True, cache_policy=RESUMABLE)
 def render_stage(
     spec: IncidentSpec, findings: Findings, manifest: EvidenceManifest, out_dir: Path
 ) -> Path:
@@ -89,7 +103,14 @@ def incident_postmortem(
     receives them, and findings.json records them.
     """
     settings = settings or load_settings()
-    out_dir = incident_dir(out or settings.out_dir, spec.id)
+    return build_draft(spec, settings, incident_dir(out or settings.out_dir, spec.id), progress)
+
+
+def build_draft(
+    spec: IncidentSpec, settings: Settings, out_dir: Path, progress: bool = False
+) -> DraftResult:
+    """The drafting stages, run as tasks of whichever flow calls this (the draft flow, or the
+    whole run, where they must belong to the run itself for a resume to find their results)."""
     windows = candidate_windows(spec)
     gathered = gather_stage(spec, windows, out_dir, settings, progress)
     findings = baseline_stage(spec, windows, gathered, out_dir, settings)
@@ -111,3 +132,67 @@ def incident_postmortem(
         warnings=findings.warnings,
         top_suspect=findings.suspects[0].service if findings.suspects else None,
     )
+
+
+@task(name="publish")
+def publish_stage(
+    out_dir: Path, review: ReviewRecord, targets: list[str], settings: Settings
+) -> Publication:
+    from tasks.publish import publish
+
+    return publish(out_dir, review, targets, settings)
+
+
+def publish_targets(settings: Settings, publish_to: list[str] | None, out_root: Path) -> list[str]:
+    """--publish-to, else settings.publish_to, else a `published` folder beside the drafts."""
+    return list(publish_to or settings.publish_to or [str(Path(out_root) / "published")])
+
+
+@flow(name="postmortem-run", flow_run_name="review-{spec.id}")
+def postmortem_run(
+    spec: IncidentSpec,
+    settings: Settings | None = None,
+    out: Path | None = None,
+    publish_to: list[str] | None = None,
+    review_only: bool = False,
+    progress: bool = False,
+) -> RunResult:
+    """The whole procedure: draft, wait for a reviewer, publish on approval.
+
+    `review_only` skips drafting and waits for a review of the draft already in the output folder
+    (after a review timed out). Nothing is published without an approval of the exact draft.md.
+    """
+    from flows.review import STATUS_FILE, wait_for_review
+    from tasks.publish import PUBLISHED_FILE
+
+    settings = settings or load_settings()
+    out_root = Path(out or settings.out_dir)
+    out_dir = incident_dir(out_root, spec.id)
+    draft = None
+    if review_only:
+        if not (out_dir / "draft.md").is_file():
+            raise ReviewError(
+                f"--review-only: there is no draft to review at {out_dir / 'draft.md'}."
+            )
+    else:
+        draft = build_draft(spec, settings, out_dir, progress)
+    status = wait_for_review(spec, out_dir, settings, recheck=RECHECK)
+    publication = None
+    if status.state == "approved":
+        publication = publish_stage(
+            out_dir, status.history[-1], publish_targets(settings, publish_to, out_root), settings
+        )
+        where = ", ".join(c.target for c in publication.copies) or "nowhere"
+        status = status.model_copy(
+            update={
+                "state": "published",
+                "message": f"{status.message} Published to {where} ({PUBLISHED_FILE}).",
+            }
+        )
+        write_model_json(status, out_dir / STATUS_FILE)
+    return RunResult(draft=draft, review=status, publication=publication)
+
+
+#: Re-checks a reviewer's edited draft, (markdown, out_dir, settings) -> warnings: the lead wires
+#: the verifier and the blameless check in here. None: no re-check.
+RECHECK: Callable[[str, Path, Settings], list[str]] | None = None

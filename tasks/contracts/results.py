@@ -10,6 +10,7 @@ from pydantic import (
 )
 
 from tasks.contracts.evidence import GatherStats
+from tasks.contracts.review import Publication, ReviewStatus
 
 
 class DraftResult(BaseModel):
@@ -25,3 +26,13 @@ class DraftResult(BaseModel):
     errors: list[str] = Field(default_factory=list)  # sources that could not be read at all
     warnings: list[str] = Field(default_factory=list)
     top_suspect: str | None = None
+
+
+class RunResult(BaseModel):
+    """What `postmortem run` reports: the draft, where its review stands, and what was published."""
+
+    draft: DraftResult | None = Field(
+        None, description="None with --review-only, which reviews the draft already on disk."
+    )
+    review: ReviewStatus
+    publication: Publication | None = None
