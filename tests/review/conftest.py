@@ -54,7 +54,7 @@ def tiny_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def wait_for_status(out_dir: Path, state: str, round_: int, timeout: float = 60.0) -> ReviewStatus:
+def wait_for_status(out_dir: Path, state: str, round_: int, timeout: float = 240.0) -> ReviewStatus:
     path = out_dir / STATUS_FILE
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -92,7 +92,7 @@ class Reviewer:
             self.errors.append(exc)
 
     def _settle(self, round_: int, refused_before: int) -> None:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             try:
                 status = ReviewStatus.model_validate_json((self.out_dir / STATUS_FILE).read_text())
