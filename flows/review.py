@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -330,6 +331,14 @@ def _announce_waiting(
 
     write_model_json(status, out_dir / STATUS_FILE)
     draft = out_dir / "draft.md"
+    # The person who started the run needs the run id to decide; in a deployment this line
+    # lands in the worker's log, and the UI shows the form.
+    print(
+        f"Waiting for review of {spec.id} (round {status.round}); draft: {draft.resolve()}\n"
+        f"  decide with: {review_command(status.flow_run_id)}",
+        file=sys.stderr,
+        flush=True,
+    )
     if status.flow_run_id:
         # A later round, or a replay after a suspend: the input exists already; replace it.
         with contextlib.suppress(PrefectHTTPStatusError, ObjectNotFound):
@@ -419,6 +428,41 @@ def submit_review(
                 time.sleep(0.5)
                 continue
             raise ReviewError(f"Run {run_id} refused the decision: {exc}") from None
+
+
+def draft_of(flow_run_id: str | UUID) -> dict | None:
+    """What a waiting run says about its draft (incident, round, paths), or None."""
+    from prefect.input import read_flow_run_input
+
+    try:
+        return read_flow_run_input(DRAFT_INPUT_KEY, flow_run_id=UUID(str(flow_run_id)))
+    except Exception:  # no such run, or no such input: the caller reports it
+        return None
+
+
+def read_status(out_dir: Path) -> ReviewStatus | None:
+    try:
+        return ReviewStatus.model_validate_json((out_dir / STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def await_outcome(out_dir: Path, before: ReviewStatus, timeout: float) -> ReviewStatus | None:
+    """The review status once the waiting run has acted on the decision sent after `before`:
+    published, rejected, refused (still waiting), or waiting for the next round. None when that
+    has not happened within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = read_status(out_dir)
+        if status and (
+            status.state in ("published", "rejected", "timed_out")
+            or (status.state == "waiting" and status.round > before.round)
+            or (status.state == "waiting" and len(status.refused) > len(before.refused))
+        ):
+            return status
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.5)
 
 
 def _state_of(run_id: UUID) -> str:
