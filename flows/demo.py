@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -266,6 +267,16 @@ def start_demo(
         host_log=host_log,
         publish_to=host.publish_to,
     )
+
+
+def _command_name() -> str:
+    """`postmortem` when it is on PATH, else the path it was run by (`make demo`: .venv/bin)."""
+    here = Path(sys.argv[0])
+    if here.name == "postmortem" and shutil.which("postmortem") != str(here.resolve()):
+        found = shutil.which("postmortem")
+        if not found or Path(found).resolve() != here.resolve():
+            return os.path.relpath(here)
+    return "postmortem"
 
 
 if __name__ == "__main__":
