@@ -270,13 +270,12 @@ def start_demo(
 
 
 def _command_name() -> str:
-    """`postmortem` when it is on PATH, else the path it was run by (`make demo`: .venv/bin)."""
+    """`postmortem` when that is the one on PATH, else the path it was run by (`make demo`)."""
     here = Path(sys.argv[0])
-    if here.name == "postmortem" and shutil.which("postmortem") != str(here.resolve()):
-        found = shutil.which("postmortem")
-        if not found or Path(found).resolve() != here.resolve():
-            return os.path.relpath(here)
-    return "postmortem"
+    found = shutil.which("postmortem")
+    if here.name != "postmortem" or (found and Path(found).resolve() == here.resolve()):
+        return "postmortem"
+    return os.path.relpath(here)
 
 
 if __name__ == "__main__":
