@@ -416,8 +416,9 @@ def submit_review(
             ) from None
         except NotPausedError:
             state = _state_of(run_id)
-            # RUNNING: between two rounds (changes requested), the next pause is on its way.
-            if state == "RUNNING" and time.monotonic() < deadline:
+            # RUNNING: the pause (or the next round's) is on its way; PAUSED: it arrived
+            # between the two reads. Either way, try again.
+            if state in ("RUNNING", "PENDING", "PAUSED") and time.monotonic() < deadline:
                 time.sleep(0.5)
                 continue
             raise ReviewError(

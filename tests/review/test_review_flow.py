@@ -15,8 +15,9 @@ from tests.review.conftest import tiny_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
-# Long enough for a loaded CI machine; a passing test never waits for it.
-FAST = {"review_poll_seconds": 0.5, "review_timeout_hours": 0.1}
+# The clock starts at the pause, and the reviewer answers within seconds of it; a passing test
+# never waits for the time-out.
+FAST = {"review_poll_seconds": 0.5, "review_timeout_hours": 120 / 3600}
 
 
 def test_approve_publishes_the_approved_draft(tiny_logs: Path, tmp_path: Path, reviewer) -> None:

@@ -71,3 +71,41 @@ def test_resume_after_suspend_does_not_gather_again(
     assert (tmp_path / "pub/postmortems" / spec.id / "v1/draft.md").read_bytes() == (
         out_dir / "draft.md"
     ).read_bytes()
+
+
+def test_a_decision_sent_before_the_run_pauses_is_retried_until_it_does(tmp_path: Path) -> None:
+    """The reviewer may act the moment review-status.json says `waiting`, a little before the
+    pause reaches the server: submit_review retries instead of calling the run not waiting."""
+    import threading
+    import time
+
+    from prefect import flow
+    from prefect.context import FlowRunContext
+    from prefect.flow_runs import pause_flow_run
+
+    marker = tmp_path / "run-id"
+
+    @flow
+    def pauses_late() -> ReviewDecision:
+        marker.write_text(str(FlowRunContext.get().flow_run.id))
+        time.sleep(2)
+        return pause_flow_run(
+            wait_for_input=ReviewDecision, timeout=120, poll_interval=0.5, key="late"
+        )
+
+    errors: list[BaseException] = []
+
+    def decide() -> None:
+        try:
+            while not marker.exists():
+                time.sleep(0.05)
+            submit_review(marker.read_text(), ReviewDecision(decision="reject", reviewer="fay"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=decide)
+    thread.start()
+    decision = pauses_late()
+    thread.join(10)
+    assert not errors, errors
+    assert (decision.decision, decision.reviewer) == ("reject", "fay")
