@@ -15,7 +15,7 @@ from rich.console import Console
 
 from tasks.contracts import DraftResult, IncidentSpec, LogFormat
 from tasks.contracts.spec import describe_validation_error
-from tasks.errors import PostmortemError, SpecError, StageError
+from tasks.errors import PostmortemError, ReviewError, SpecError, StageError
 from tasks.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -174,9 +174,17 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same logs.")] = 7,
     scale: Annotated[float, typer.Option(help="Log volume; 1.0 is about 200k lines.")] = 1.0,
     out: Annotated[Path, typer.Option("--out", help="Output root.")] = Path("demo-output"),
+    review: Annotated[
+        bool,
+        typer.Option(
+            "--review/--no-review",
+            help="Leave the run waiting for review in a background process (default), or stop "
+            "at the draft in this process.",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Seed an embedded S3 with a realistic incident, then run the flow end to end."""
+    """Seed an embedded S3 with a realistic incident, draft it, and leave it waiting for review."""
     from tasks.synthetic.generator import SCENARIOS
 
     if scenario not in SCENARIOS:
@@ -184,6 +192,25 @@ def demo(
             f"--scenario: unknown scenario {scenario!r}; choose one of {', '.join(sorted(SCENARIOS))}."
         )
     configure_prefect(as_json)  # before Prefect is imported: it reads its settings once
+    if review:
+        from flows.demo import start_demo
+
+        try:
+            waiting = start_demo(scenario, seed, out, scale=scale, log=err.print)
+        except PostmortemError as exc:
+            fail(str(exc), exc.exit_code)
+        if as_json:
+            typer.echo(waiting.model_dump_json())
+            return
+        report_demo(waiting.stats, waiting.top_suspect, waiting.top_suspect_correct, waiting.truth)
+        err.print(
+            f"Draft (waiting for review): [bold]{waiting.draft_path}[/]\n"
+            f"The run waits in the background (pid {waiting.host_pid}, log {waiting.host_log}) "
+            f"for up to an hour; on approval it publishes to {' and '.join(waiting.publish_to)}.\n"
+            "Review it with:"
+        )
+        typer.echo(waiting.review_command)
+        return
     from flows.demo import run_demo
 
     outcome = run_demo(
@@ -198,17 +225,189 @@ def demo(
     if as_json:
         typer.echo(outcome.model_dump_json())
         return
-    s = outcome.draft.stats
-    err.print(
-        f"Read {s.read} of {s.listed} objects; {s.lines_parsed:,} lines parsed, "
-        f"{s.lines_rejected:,} rejected."
-    )
-    verdict = "[green]matches[/]" if outcome.top_suspect_correct else "[red]does not match[/]"
-    err.print(
-        f"Top suspect: [bold]{outcome.draft.top_suspect}[/] ({verdict} the injected root cause, "
-        f"{outcome.truth.root_cause_service})."
+    report_demo(
+        outcome.draft.stats, outcome.draft.top_suspect, outcome.top_suspect_correct, outcome.truth
     )
     typer.echo(f"Draft: {outcome.draft.draft_path}")
+
+
+def report_demo(stats: Any, top_suspect: str | None, correct: bool, truth: Any) -> None:
+    err.print(
+        f"Read {stats.read} of {stats.listed} objects; {stats.lines_parsed:,} lines parsed, "
+        f"{stats.lines_rejected:,} rejected."
+    )
+    verdict = "[green]matches[/]" if correct else "[red]does not match[/]"
+    err.print(
+        f"Top suspect: [bold]{top_suspect}[/] ({verdict} the injected root cause, "
+        f"{truth.root_cause_service})."
+    )
+
+
+@app.command()
+def run(
+    incident: Annotated[Path, typer.Argument(help="Incident spec, YAML or JSON.")],
+    publish_to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--publish-to",
+            help="s3://bucket/prefix or a folder, for the approved draft (repeatable; default: "
+            "settings.publish_to, else <out>/published).",
+        ),
+    ] = None,
+    out: OutOption = None,
+    endpoint_url: Annotated[
+        str | None, typer.Option("--endpoint-url", help="S3 endpoint (MinIO, moto).")
+    ] = None,
+    review_only: Annotated[
+        bool,
+        typer.Option(
+            "--review-only",
+            help="Do not draft again: wait for a review of the draft already in the output "
+            "folder (after a review timed out).",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """The whole flow: draft, wait for a reviewer's decision, publish on approval."""
+    try:
+        spec = IncidentSpec.from_file(incident)
+    except SpecError as exc:
+        fail(str(exc))
+    settings = resolve_settings(s3_endpoint_url=endpoint_url, out_dir=out)
+    configure_prefect(as_json)
+    from flows.postmortem import postmortem_run
+
+    try:
+        result = postmortem_run(
+            spec,
+            settings=settings,
+            publish_to=publish_to or None,
+            review_only=review_only,
+            progress=show_progress(as_json),
+        )
+    except PostmortemError as exc:
+        fail(str(exc), exc.exit_code)
+    if as_json:
+        typer.echo(result.model_dump_json())
+    else:
+        if result.draft:
+            report_draft(result.draft, as_json=False)
+        err.print(result.review.message)
+    if result.review.state == "timed_out":
+        raise typer.Exit(ReviewError.exit_code)
+
+
+@app.command()
+def review(
+    run_id: Annotated[str, typer.Argument(help="The waiting flow run's id.")],
+    approve: Annotated[bool, typer.Option("--approve", help="Publish this exact draft.")] = False,
+    request_changes: Annotated[
+        bool, typer.Option("--request-changes", help="Re-render with the edits, wait again.")
+    ] = False,
+    reject: Annotated[bool, typer.Option("--reject", help="End the run; publish nothing.")] = False,
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Who decides.")] = "",
+    comment: Annotated[str, typer.Option("--comment", help="Why, or what to change.")] = "",
+    edited: Annotated[
+        Path | None, typer.Option("--edited", help="A corrected draft.md (with --request-changes).")
+    ] = None,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for the run to act on the decision.")
+    ] = 60.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Send a decision to a run waiting for review (the run itself publishes on approval)."""
+    chosen = [
+        name
+        for name, flag in (
+            ("approve", approve),
+            ("request_changes", request_changes),
+            ("reject", reject),
+        )
+        if flag
+    ]
+    if len(chosen) != 1:
+        fail("choose exactly one of --approve, --request-changes or --reject.")
+    if not reviewer.strip():
+        fail("--reviewer: say who decides (a name on the reviewer allowlist, if there is one).")
+    if edited is not None and chosen[0] != "request_changes":
+        fail("--edited: an edited draft must be reviewed again; use it with --request-changes.")
+    try:
+        edited_markdown = edited.read_text(encoding="utf-8") if edited else None
+    except OSError as exc:
+        fail(f"--edited {edited}: {exc.strerror or exc}.")
+    settings = resolve_settings()
+    if settings.reviewers and reviewer not in settings.reviewers:
+        # The run refuses it too; saying so here saves a round trip.
+        fail(
+            f"--reviewer: {reviewer!r} is not on the reviewer allowlist "
+            f"({', '.join(settings.reviewers)}).",
+            ReviewError.exit_code,
+        )
+    configure_prefect(as_json)
+    from flows.review import ReviewDecision, await_outcome, draft_of, read_status, submit_review
+
+    decision = ReviewDecision(
+        decision=chosen[0],
+        reviewer=reviewer,
+        comments=comment,
+        edited_markdown=edited_markdown,
+    )
+    info = draft_of(run_id) or {}
+    out_dir = Path(info["draft_path"]).parent if info.get("draft_path") else None
+    before = read_status(out_dir) if out_dir else None
+    try:
+        submit_review(run_id, decision)
+    except PostmortemError as exc:
+        fail(str(exc), exc.exit_code)
+    outcome = await_outcome(out_dir, before, wait) if out_dir and before and wait > 0 else None
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "flow_run_id": run_id,
+                    "decision": decision.decision,
+                    "reviewer": reviewer,
+                    "status": outcome.model_dump(mode="json") if outcome else None,
+                }
+            )
+        )
+        return
+    err.print(f"Sent {decision.decision.replace('_', ' ')} by {reviewer} to run {run_id}.")
+    if outcome is None:
+        err.print(
+            "The run has not acted on it yet; `postmortem pending` lists the runs still waiting."
+        )
+        return
+    err.print(outcome.message)
+    if outcome.state == "published" and out_dir:
+        typer.echo(f"Published: {out_dir / 'published.json'}")
+
+
+@app.command()
+def pending(as_json: JsonOption = False) -> None:
+    """The runs waiting for review, with their drafts and UI links."""
+    configure_prefect(as_json)
+    from flows.review import list_pending
+
+    waiting = list_pending()
+    if as_json:
+        typer.echo(json.dumps([w.model_dump(mode="json") for w in waiting]))
+        return
+    if not waiting:
+        err.print("No run is waiting for review.")
+        return
+    for w in waiting:
+        since = f"{w.paused_at:%Y-%m-%d %H:%M}Z" if w.paused_at else "?"
+        typer.echo(
+            f"{w.flow_run_id}  {w.incident_id or w.flow_run_name}  round {w.round or '?'}  "
+            f"waiting since {since}"
+        )
+        typer.echo(f"    draft: {w.draft_path or '?'}")
+        if w.html_path:
+            typer.echo(f"    html:  {w.html_path}")
+        typer.echo(
+            f"    ui:    {w.ui_url or '(no UI: set PREFECT_UI_URL, or run a Prefect server)'}"
+        )
 
 
 @app.command()

@@ -1,6 +1,5 @@
-"""The incident flow: gather -> baseline -> evidence -> analysis -> verify -> render.
-
-It wires stages; the logic lives in tasks/.
+"""The incident flows: gather -> baseline -> evidence -> analysis -> verify -> render, then
+(in `postmortem_run`) review -> publish. They wire stages; the logic lives in tasks/.
 
 A stage that fails after gather does not take the draft down with it: the draft ships with what
 the earlier stages found and a section naming the failed stage and its cause, and the command
@@ -18,6 +17,7 @@ from typing import TypeVar
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE
 from pydantic import BaseModel
 
 from flows.progress import RichProgress
@@ -33,17 +33,20 @@ from tasks.contracts import (
     Findings,
     GatherResult,
     IncidentSpec,
+    Publication,
+    ReviewRecord,
+    RunResult,
     StageFailure,
     Verification,
     WindowSet,
 )
-from tasks.errors import PostmortemError, StageError
+from tasks.errors import PostmortemError, ReviewError, StageError
 from tasks.evidence import build_evidence_pack, estimate_tokens, sdk_token_counter
 from tasks.gather import gather_logs
 from tasks.output import incident_dir, write_model_json
 from tasks.render import BlameNote, bare_draft, build_charts, render_draft, write_draft
 from tasks.settings import Settings, load_settings
-from tasks.verify import find_blame, verify_analysis
+from tasks.verify import check_edited_draft, find_blame, verify_analysis
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -59,9 +62,15 @@ def artifact_key(kind: str, incident_id: str) -> str:
     return f"{kind}-" + re.sub(r"[^a-z0-9-]+", "-", incident_id.lower()).strip("-")
 
 
-# Persisted results let a crashed or resumed run pick up where it stopped; the default cache
-# policy includes the run id, so a new run never reuses another run's logs.
-@task(name="gather", persist_result=True)
+# Persisted results let a crashed or resumed run pick up where it stopped: a suspended run that
+# is resumed runs its flow function again from the top, in the same flow run, so these tasks
+# come back from storage instead of reading S3 or calling the model again. The run id is part
+# of the key on purpose: a new run never reuses another run's logs (late-delivered objects) or
+# a result whose files were deleted since.
+RESUMABLE = INPUTS + TASK_SOURCE + RUN_ID
+
+
+@task(name="gather", persist_result=True, cache_policy=RESUMABLE)
 def gather_stage(
     spec: IncidentSpec,
     windows: WindowSet,
@@ -80,7 +89,7 @@ def gather_stage(
         )
 
 
-@task(name="baseline", persist_result=True)
+@task(name="baseline", persist_result=True, cache_policy=RESUMABLE)
 def baseline_stage(
     spec: IncidentSpec,
     windows: WindowSet,
@@ -112,7 +121,7 @@ def token_counter(settings: Settings, api_key: str | None) -> Callable[[str], in
     return count
 
 
-@task(name="evidence", persist_result=True)
+@task(name="evidence", persist_result=True, cache_policy=RESUMABLE)
 def evidence_stage(
     findings: Findings, gathered: GatherResult, out_dir: Path, settings: Settings
 ) -> EvidencePack:
@@ -126,7 +135,7 @@ def evidence_stage(
 
 # The model call is the expensive, non-deterministic step: its result is persisted, so a run
 # resumed after a review pause never calls the model again.
-@task(name="analysis", persist_result=True)
+@task(name="analysis", persist_result=True, cache_policy=RESUMABLE)
 def analysis_stage(
     pack: EvidencePack, findings: Findings, spec: IncidentSpec, out_dir: Path, settings: Settings
 ) -> Analysis:
@@ -136,7 +145,7 @@ def analysis_stage(
     return analysis
 
 
-@task(name="verify")
+@task(name="verify", persist_result=True, cache_policy=RESUMABLE)
 def verify_stage(
     analysis: Analysis,
     findings: Findings,
@@ -163,7 +172,8 @@ def blame_notes(analysis: Analysis | None, findings: Findings) -> list[BlameNote
     ]
 
 
-@task(name="render")
+# Cached too, so a resumed run does not re-render (and so change) the draft under review.
+@task(name="render", persist_result=True, cache_policy=RESUMABLE)
 def render_stage(
     spec: IncidentSpec,
     findings: Findings,
@@ -222,7 +232,14 @@ def incident_postmortem(
     receives them, and findings.json records them.
     """
     settings = settings or load_settings()
-    out_dir = incident_dir(out or settings.out_dir, spec.id)
+    return build_draft(spec, settings, incident_dir(out or settings.out_dir, spec.id), progress)
+
+
+def build_draft(
+    spec: IncidentSpec, settings: Settings, out_dir: Path, progress: bool = False
+) -> DraftResult:
+    """The drafting stages, run as tasks of whichever flow calls this (the draft flow, or the
+    whole run, where they must belong to the run itself for a resume to find their results)."""
     windows = candidate_windows(spec)
     gathered = gather_stage(spec, windows, out_dir, settings, progress)
     failures: list[StageFailure] = []
@@ -343,3 +360,73 @@ def reanalyze_postmortem(
         stage_failures=failures,
         reanalysis_changes=changes if before is not None else None,
     )
+
+
+@task(name="publish")
+def publish_stage(
+    out_dir: Path, review: ReviewRecord, targets: list[str], settings: Settings
+) -> Publication:
+    from tasks.publish import publish
+
+    return publish(out_dir, review, targets, settings)
+
+
+def publish_targets(settings: Settings, publish_to: list[str] | None, out_root: Path) -> list[str]:
+    """--publish-to, else settings.publish_to, else a `published` folder beside the drafts."""
+    return list(publish_to or settings.publish_to or [str(Path(out_root) / "published")])
+
+
+def recheck_edited_draft(markdown: str, out_dir: Path, settings: Settings) -> list[str]:
+    """Warnings about a reviewer's edited draft, against the draft it replaces (still on disk)."""
+    draft = out_dir / "draft.md"
+    original = draft.read_text(encoding="utf-8") if draft.is_file() else ""
+    return check_edited_draft(original, markdown, _load(Findings, out_dir / FINDINGS_FILE))
+
+
+@flow(name="postmortem-run", flow_run_name="review-{spec.id}")
+def postmortem_run(
+    spec: IncidentSpec,
+    settings: Settings | None = None,
+    out: Path | None = None,
+    publish_to: list[str] | None = None,
+    review_only: bool = False,
+    progress: bool = False,
+) -> RunResult:
+    """The whole procedure: draft, wait for a reviewer, publish on approval.
+
+    `review_only` skips drafting and waits for a review of the draft already in the output folder
+    (after a review timed out). Nothing is published without an approval of the exact draft.md.
+    """
+    from flows.review import STATUS_FILE, wait_for_review
+    from tasks.publish import PUBLISHED_FILE
+
+    settings = settings or load_settings()
+    out_root = Path(out or settings.out_dir)
+    out_dir = incident_dir(out_root, spec.id)
+    draft = None
+    if review_only:
+        if not (out_dir / "draft.md").is_file():
+            raise ReviewError(
+                f"--review-only: there is no draft to review at {out_dir / 'draft.md'}."
+            )
+    else:
+        draft = build_draft(spec, settings, out_dir, progress)
+    status = wait_for_review(spec, out_dir, settings, recheck=RECHECK)
+    publication = None
+    if status.state == "approved":
+        publication = publish_stage(
+            out_dir, status.history[-1], publish_targets(settings, publish_to, out_root), settings
+        )
+        where = ", ".join(c.target for c in publication.copies) or "nowhere"
+        status = status.model_copy(
+            update={
+                "state": "published",
+                "message": f"{status.message} Published to {where} ({PUBLISHED_FILE}).",
+            }
+        )
+        write_model_json(status, out_dir / STATUS_FILE)
+    return RunResult(draft=draft, review=status, publication=publication)
+
+
+#: Re-checks a reviewer's edited draft, (markdown, out_dir, settings) -> warnings.
+RECHECK: Callable[[str, Path, Settings], list[str]] | None = recheck_edited_draft

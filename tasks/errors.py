@@ -42,3 +42,10 @@ class StageError(PostmortemError):
         super().__init__(f"The {stage} stage failed: {cause}")
         self.stage = stage
         self.cause = cause
+
+
+class ReviewError(PostmortemError):
+    """The review gate refused something: a publish without a matching approval, a reviewer who
+    is not on the allowlist, a run that is not waiting for review."""
+
+    exit_code = 5

@@ -125,6 +125,11 @@ class Settings(BaseModel):
         default_factory=list, description="Who may review; empty means anyone may."
     )
     review_timeout_hours: float = Field(72.0, gt=0, description="How long a draft waits.")
+    review_poll_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How often a paused run (outside a deployment) checks for a decision.",
+    )
     publish_to: list[str] = Field(
         default_factory=list, description="s3://bucket/prefix or a folder, for approved drafts."
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from tasks.contracts.evidence import GatherStats
+from tasks.contracts.review import Publication, ReviewStatus
 
 
 class StageFailure(BaseModel):
@@ -35,3 +36,13 @@ class DraftResult(BaseModel):
     reanalysis_changes: list[str] | None = Field(
         None, description="With --reanalyze: what changed against the previous analysis."
     )
+
+
+class RunResult(BaseModel):
+    """What `postmortem run` reports: the draft, where its review stands, and what was published."""
+
+    draft: DraftResult | None = Field(
+        None, description="None with --review-only, which reviews the draft already on disk."
+    )
+    review: ReviewStatus
+    publication: Publication | None = None

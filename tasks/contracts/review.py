@@ -26,6 +26,9 @@ class PublishedCopy(BaseModel):
     target: str = Field(description="s3://bucket/prefix/postmortems/<id>/v<N>/, a folder, or slack")
     version: int | None = None
     files: list[str] = Field(default_factory=list)
+    created: bool = Field(
+        True, description="False when this sha256 was already there and nothing was written."
+    )
 
 
 class Publication(BaseModel):
@@ -37,3 +40,28 @@ class Publication(BaseModel):
     approved_at: datetime
     published_at: datetime
     copies: list[PublishedCopy] = Field(default_factory=list)
+    warnings: list[str] = Field(
+        default_factory=list, description="Optional targets skipped, e.g. Slack not configured."
+    )
+
+
+ReviewState = Literal[
+    "waiting", "changes_requested", "approved", "published", "rejected", "timed_out"
+]
+
+
+class ReviewStatus(BaseModel):
+    """review-status.json: where the review of one draft stands, for people and for scripts."""
+
+    incident_id: str
+    state: ReviewState
+    flow_run_id: str | None = None
+    round: int = 1
+    draft_path: str
+    draft_sha256: str
+    updated_at: datetime
+    message: str = Field("", description="One sentence: what happens next, or what to do.")
+    history: list[ReviewRecord] = Field(default_factory=list)
+    refused: list[str] = Field(
+        default_factory=list, description="Decisions refused (reviewer not on the allowlist)."
+    )

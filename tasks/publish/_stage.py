@@ -1,0 +1,157 @@
+"""publish(): the last gate. It checks the approval itself, whatever the caller checked before.
+
+A draft is published only with an approval record whose `draft_sha256` is the sha256 of the
+`draft.md` in the folder right now, so a draft edited after approval (by hand, or by a re-render)
+cannot slip out under someone else's name. Publishing is idempotent: the same approved sha256
+published again writes nothing new and announces nothing again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tasks.contracts import Publication, PublishedCopy, ReviewRecord
+from tasks.errors import ReviewError
+from tasks.output import write_model_json
+from tasks.publish.targets import DRAFT, Stamp, open_target, sha256_file
+from tasks.settings import Settings
+
+PUBLISHED_FILE = "published.json"
+REVIEW_FILE = "review.json"
+#: Published beside the draft when present; the evidence folder (raw log lines) never is.
+_DOCUMENTS = ("draft.html", "findings.json", "analysis.json", "verification.json")
+
+__all__ = ["PUBLISHED_FILE", "REVIEW_FILE", "publish", "sha256_file"]
+
+Announcer = Callable[[str, str], None]
+
+
+def publish(
+    out_dir: Path,
+    review: ReviewRecord | None,
+    targets: list[str],
+    settings: Settings,
+    *,
+    announce: Announcer | None = None,
+) -> Publication:
+    """Publish the approved draft in `out_dir` to every target; write review.json and
+    published.json. `announce(subject, body)` overrides the Slack block (tests)."""
+    out_dir = Path(out_dir)
+    draft = out_dir / DRAFT
+    current = _check_approval(out_dir, draft, review, settings)
+    assert review is not None  # checked above; for the type checker
+    write_model_json(review, out_dir / REVIEW_FILE)
+
+    files = {DRAFT: draft, REVIEW_FILE: out_dir / REVIEW_FILE}
+    files.update({name: out_dir / name for name in _DOCUMENTS if (out_dir / name).is_file()})
+    files.update(
+        {
+            p.relative_to(out_dir).as_posix(): p
+            for p in sorted(out_dir.rglob("*.svg"))
+            if "evidence" not in p.relative_to(out_dir).parts
+        }
+    )
+    stamp = Stamp(
+        incident_id=review.incident_id,
+        reviewer=review.reviewer,
+        approved_at=review.decided_at.isoformat(),
+        draft_sha256=current,
+    )
+    copies = [open_target(uri, settings).publish(files, stamp) for uri in dict.fromkeys(targets)]
+
+    previous = _previous(out_dir, current)
+    warnings: list[str] = []
+    if any(c.created for c in copies) or not (copies or previous):
+        slack = _announce(review, copies, settings, announce, warnings)
+        if slack:
+            copies.append(slack)
+    if previous:
+        # Keep what earlier calls published (Slack included) and add only what is new.
+        seen = {c.target for c in copies}
+        copies = [c for c in previous.copies if c.target not in seen] + copies
+    publication = Publication(
+        incident_id=review.incident_id,
+        draft_sha256=current,
+        approved_by=review.reviewer,
+        approved_at=review.decided_at,
+        published_at=previous.published_at if previous else datetime.now(UTC),
+        copies=copies,
+        warnings=warnings,
+    )
+    write_model_json(publication, out_dir / PUBLISHED_FILE)
+    return publication
+
+
+def _check_approval(
+    out_dir: Path, draft: Path, review: ReviewRecord | None, settings: Settings
+) -> str:
+    if not draft.is_file():
+        raise ReviewError(f"Refusing to publish: there is no draft at {draft}.")
+    current = sha256_file(draft)
+    name = out_dir.name
+    if review is None:
+        raise ReviewError(f"Refusing to publish {name}: no reviewer has approved {draft}.")
+    if review.incident_id != name:
+        raise ReviewError(
+            f"Refusing to publish {name}: the approval given is for incident {review.incident_id}."
+        )
+    if review.decision != "approve":
+        raise ReviewError(
+            f"Refusing to publish {review.incident_id}: the review by {review.reviewer} decided "
+            f"{review.decision!r}, not 'approve'."
+        )
+    if review.draft_sha256 != current:
+        raise ReviewError(
+            f"Refusing to publish {review.incident_id}: {review.reviewer} approved the draft with "
+            f"sha256 {review.draft_sha256[:12]}…, but {draft} now has sha256 {current[:12]}…; "
+            "it changed after approval and must be reviewed again."
+        )
+    if settings.reviewers and review.reviewer not in settings.reviewers:
+        raise ReviewError(
+            f"Refusing to publish {review.incident_id}: {review.reviewer!r} is not on the reviewer "
+            "allowlist (settings.reviewers)."
+        )
+    return current
+
+
+def _previous(out_dir: Path, sha256: str) -> Publication | None:
+    path = out_dir / PUBLISHED_FILE
+    if not path.is_file():
+        return None
+    earlier = Publication.model_validate_json(path.read_text(encoding="utf-8"))
+    return earlier if earlier.draft_sha256 == sha256 else None
+
+
+def _announce(
+    review: ReviewRecord,
+    copies: list[PublishedCopy],
+    settings: Settings,
+    announce: Announcer | None,
+    warnings: list[str],
+) -> PublishedCopy | None:
+    if announce is None and not settings.slack_webhook_block:
+        return None
+    subject = f"Postmortem {review.incident_id} published"
+    where = "\n".join(f"• {c.target}" for c in copies) or "• (no storage target)"
+    body = f"Approved by {review.reviewer} at {review.decided_at:%Y-%m-%d %H:%M}Z.\n{where}"
+    try:
+        if announce is None:
+            announce = _slack_block(settings.slack_webhook_block or "")
+        announce(subject, body)
+    except Exception as exc:  # an announcement is optional: the copies are already published
+        warnings.append(f"Slack announcement skipped: {exc}")
+        return None
+    return PublishedCopy(target=f"slack:{settings.slack_webhook_block or 'announcer'}")
+
+
+def _slack_block(name: str) -> Announcer:
+    try:
+        from prefect_slack import SlackWebhook
+    except ImportError as exc:
+        raise RuntimeError(
+            "prefect-slack is not installed (pip install 'postmortem-flows[slack]')"
+        ) from exc
+    block = SlackWebhook.load(name)
+    return lambda subject, body: block.notify(body, subject=subject)
