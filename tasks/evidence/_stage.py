@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.contracts import EvidenceManifest, Findings
+from tasks.contracts.findings import PatternFinding
 from tasks.contracts.pack import EvidencePack, Fact, PackItem, PackItemKind
 from tasks.evidence._exemplars import RawLine, read_lines
 from tasks.evidence._facts import fact_key, incident_facts, make_fact, service_facts
@@ -265,131 +266,12 @@ class _Sections:
         self.findings = findings
         red = redactor.redact
         self.incident_facts = incident_facts(findings)
-        suspect_by_service = {s.service: s for s in findings.suspects}
-        self.suspects = [
-            {
-                "rank": s.rank,
-                "service": s.service,
-                "score_fact": f"F:{fact_key(s.service)}.suspect_score",
-                "score_display": f"{s.score:.2f}",
-                "reasons": [red(r) for r in s.reasons],
-                "evidence_ids": s.evidence_ids[: EXEMPLARS_PER_OBJECT * 2],
-                "facts": [
-                    make_fact(
-                        f"F:{fact_key(s.service)}.suspect_score",
-                        s.service,
-                        "suspect_score",
-                        "score",
-                        s.score,
-                    ),
-                ],
-            }
-            for s in findings.suspects[:MAX_SUSPECTS]
-        ]
-        # Suspects first, then services that changed significantly, then the loudest.
-        ordered = sorted(
-            findings.services,
-            key=lambda s: (
-                suspect_by_service[s.service].rank
-                if s.service in suspect_by_service
-                else MAX_SUSPECTS + 1,
-                not s.significant,
-                -s.errors_incident,
-            ),
-        )
-        self.services = [
-            {"service": s.service, "significant": s.significant, "facts": service_facts(s)}
-            for s in ordered[:MAX_SERVICES]
-        ]
-        self.onsets = [
-            {
-                "service": o.service,
-                "signal": o.signal,
-                "method": red(o.method),
-                "evidence_ids": o.evidence_ids[:EXEMPLARS_PER_OBJECT],
-                "fact": make_fact(
-                    f"F:{fact_key(o.service)}.onset", o.service, "onset", "time", at=o.at
-                ),
-            }
-            for o in findings.onsets
-        ]
-        self.changes = [
-            {
-                "index": i,
-                "kind": c.kind,
-                "service": c.service,
-                "source": c.source,
-                "summary": red(c.summary),
-                "actor": red(c.actor) if c.actor else None,
-                "evidence_ids": c.evidence_ids[:EXEMPLARS_PER_OBJECT],
-                "fact": make_fact(f"F:change.{i}.at", c.service or "change", "at", "time", at=c.at),
-            }
-            for i, c in enumerate(findings.changes[:MAX_CHANGES])
-        ]
-        self.patterns = []
-        for p in findings.patterns[:MAX_PATTERNS]:
-            key = f"pattern.{fact_key(p.pattern_id)}"
-            facts = [
-                make_fact(
-                    f"F:{key}.incident_count",
-                    p.pattern_id,
-                    "incident_count",
-                    "count",
-                    p.incident_count,
-                ),
-                make_fact(
-                    f"F:{key}.baseline_count",
-                    p.pattern_id,
-                    "baseline_count",
-                    "count",
-                    p.baseline_count,
-                ),
-                make_fact(
-                    f"F:{key}.incident_per_min",
-                    p.pattern_id,
-                    "incident_per_min",
-                    "per_min",
-                    p.incident_per_min,
-                ),
-                make_fact(
-                    f"F:{key}.baseline_per_min",
-                    p.pattern_id,
-                    "baseline_per_min",
-                    "per_min",
-                    p.baseline_per_min,
-                ),
-            ]
-            if p.first_seen is not None:
-                facts.append(
-                    make_fact(
-                        f"F:{key}.first_seen", p.pattern_id, "first_seen", "time", at=p.first_seen
-                    )
-                )
-            flags = ", ".join(f for f, on in (("new", p.is_new), ("spike", p.is_spike)) if on)
-            self.patterns.append(
-                {
-                    "id": p.pattern_id,
-                    "flags": flags or "context",
-                    "services": p.services,
-                    "level": p.level,
-                    "template": red(p.template),
-                    "exemplars": p.exemplars[:EXEMPLARS_PER_OBJECT],
-                    "facts": facts,
-                }
-            )
-        self.timeline = [
-            {
-                "index": i,
-                "kind": t.kind,
-                "service": t.service,
-                "text": red(t.text),
-                "evidence_ids": t.evidence_ids[:2],
-                "fact": make_fact(
-                    f"F:timeline.{i}.at", t.service or "incident", "at", "time", at=t.at
-                ),
-            }
-            for i, t in enumerate(findings.timeline[:MAX_TIMELINE])
-        ]
+        self.suspects = _suspect_rows(findings, red)
+        self.services = _service_rows(findings)
+        self.onsets = _onset_rows(findings, red)
+        self.changes = _change_rows(findings, red)
+        self.patterns = [_pattern_row(p, red) for p in findings.patterns[:MAX_PATTERNS]]
+        self.timeline = _timeline_rows(findings, red)
 
     def full_selection(self, n_items: int) -> _Selection:
         return _Selection(
@@ -448,6 +330,127 @@ class _Sections:
             "items": [{"ref": c.ref, **item.model_dump()} for c, item in items],
             "items_dropped": dropped,
         }
+
+
+_Redact = Callable[[str], str]
+
+
+def _suspect_rows(findings: Findings, red: _Redact) -> list[dict[str, Any]]:
+    return [
+        {
+            "rank": s.rank,
+            "service": s.service,
+            "score_fact": f"F:{fact_key(s.service)}.suspect_score",
+            "score_display": f"{s.score:.2f}",
+            "reasons": [red(r) for r in s.reasons],
+            "evidence_ids": s.evidence_ids[: EXEMPLARS_PER_OBJECT * 2],
+            "facts": [
+                make_fact(
+                    f"F:{fact_key(s.service)}.suspect_score",
+                    s.service,
+                    "suspect_score",
+                    "score",
+                    s.score,
+                ),
+            ],
+        }
+        for s in findings.suspects[:MAX_SUSPECTS]
+    ]
+
+
+def _service_rows(findings: Findings) -> list[dict[str, Any]]:
+    suspect_by_service = {s.service: s for s in findings.suspects}
+    # Suspects first, then services that changed significantly, then the loudest.
+    ordered = sorted(
+        findings.services,
+        key=lambda s: (
+            suspect_by_service[s.service].rank
+            if s.service in suspect_by_service
+            else MAX_SUSPECTS + 1,
+            not s.significant,
+            -s.errors_incident,
+        ),
+    )
+    return [
+        {"service": s.service, "significant": s.significant, "facts": service_facts(s)}
+        for s in ordered[:MAX_SERVICES]
+    ]
+
+
+def _onset_rows(findings: Findings, red: _Redact) -> list[dict[str, Any]]:
+    return [
+        {
+            "service": o.service,
+            "signal": o.signal,
+            "method": red(o.method),
+            "evidence_ids": o.evidence_ids[:EXEMPLARS_PER_OBJECT],
+            "fact": make_fact(
+                f"F:{fact_key(o.service)}.onset", o.service, "onset", "time", at=o.at
+            ),
+        }
+        for o in findings.onsets
+    ]
+
+
+def _change_rows(findings: Findings, red: _Redact) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": i,
+            "kind": c.kind,
+            "service": c.service,
+            "source": c.source,
+            "summary": red(c.summary),
+            "actor": red(c.actor) if c.actor else None,
+            "evidence_ids": c.evidence_ids[:EXEMPLARS_PER_OBJECT],
+            "fact": make_fact(f"F:change.{i}.at", c.service or "change", "at", "time", at=c.at),
+        }
+        for i, c in enumerate(findings.changes[:MAX_CHANGES])
+    ]
+
+
+def _pattern_row(p: PatternFinding, red: _Redact) -> dict[str, Any]:
+    flags = ", ".join(f for f, on in (("new", p.is_new), ("spike", p.is_spike)) if on)
+    return {
+        "id": p.pattern_id,
+        "flags": flags or "context",
+        "services": p.services,
+        "level": p.level,
+        "template": red(p.template),
+        "exemplars": p.exemplars[:EXEMPLARS_PER_OBJECT],
+        "facts": _pattern_facts(p),
+    }
+
+
+def _pattern_facts(p: PatternFinding) -> list[Fact]:
+    key = f"pattern.{fact_key(p.pattern_id)}"
+    facts = [
+        make_fact(f"F:{key}.{name}", p.pattern_id, name, unit, getattr(p, name))
+        for name, unit in (
+            ("incident_count", "count"),
+            ("baseline_count", "count"),
+            ("incident_per_min", "per_min"),
+            ("baseline_per_min", "per_min"),
+        )
+    ]
+    if p.first_seen is not None:
+        facts.append(
+            make_fact(f"F:{key}.first_seen", p.pattern_id, "first_seen", "time", at=p.first_seen)
+        )
+    return facts
+
+
+def _timeline_rows(findings: Findings, red: _Redact) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": i,
+            "kind": t.kind,
+            "service": t.service,
+            "text": red(t.text),
+            "evidence_ids": t.evidence_ids[:2],
+            "fact": make_fact(f"F:timeline.{i}.at", t.service or "incident", "at", "time", at=t.at),
+        }
+        for i, t in enumerate(findings.timeline[:MAX_TIMELINE])
+    ]
 
 
 def sdk_token_counter(client: Any, model: str) -> Callable[[str], int]:
