@@ -160,7 +160,44 @@ def build_evidence_pack(
     """
     redactor = Redactor(ips=settings.redact_ips, emails=settings.redact_emails)
     budget = settings.evidence_budget_tokens
+    items, missing = _read_items(findings, manifest, parquet_path, budget, redactor)
+    sections = _Sections(findings, redactor)
+    render = _renderer(sections, items)
 
+    def final(sel: _Selection) -> str:
+        # A last pass over the whole text as sent: anything that reached it unredacted (a
+        # service label, a figure's subject) is caught here. Counted below, once, for the
+        # round whose text is sent.
+        return redactor.redact(render(sel), count=False)
+
+    sel, text, tokens = _fit_budget(
+        render, final, sections, len(items), budget, count_tokens or estimate_tokens
+    )
+    redactor.add_counts(redactor.last_counts)
+    kept = [item for _, item in items[: sel.items]]
+    return EvidencePack(
+        incident_id=findings.incident_id,
+        facts=sel.facts,
+        items=kept,
+        services=[s.service for s in findings.services],
+        text=text,
+        budget_tokens=budget,
+        token_count=tokens,
+        token_method="count_tokens" if count_tokens else "estimate",
+        items_dropped=len(items) - sel.items,
+        items_missing=missing,
+        redaction=redactor.report(),
+    )
+
+
+def _read_items(
+    findings: Findings,
+    manifest: EvidenceManifest,
+    parquet_path: Path,
+    budget: int,
+    redactor: Redactor,
+) -> tuple[list[tuple[_Candidate, PackItem]], int]:
+    """The candidates' lines as pack items, in order, and how many lines could not be found."""
     candidates = _candidates(findings)
     # No budget fits more than one line per ~25 tokens, so no more are read.
     candidates = candidates[: max(1, budget // 25)]
@@ -189,8 +226,13 @@ def build_evidence_pack(
             text=_line_text(raw, c.kind, redactor),
         )
         items.append((c, item))
+    return items, missing
 
-    sections = _Sections(findings, redactor)
+
+def _renderer(
+    sections: _Sections, items: list[tuple[_Candidate, PackItem]]
+) -> Callable[[_Selection], str]:
+    """The pack's text for a selection, from the evidence template."""
     env = template_environment()
     env.filters["data"] = lambda v: neutralise(_shorten(str(v), MAX_TEXT_CHARS))
     env.filters["label"] = _label
@@ -200,15 +242,20 @@ def build_evidence_pack(
         ctx = sections.context(sel, items[: sel.items], len(items) - sel.items)
         return template.render(**ctx)
 
-    def final(sel: _Selection) -> str:
-        # A last pass over the whole text as sent: anything that reached it unredacted (a
-        # service label, a figure's subject) is caught here. Counted below, once, for the
-        # round whose text is sent.
-        return redactor.redact(render(sel), count=False)
+    return render
 
-    measure = count_tokens or estimate_tokens
+
+def _fit_budget(
+    render: Callable[[_Selection], str],
+    final: Callable[[_Selection], str],
+    sections: _Sections,
+    n_items: int,
+    budget: int,
+    measure: Callable[[str], int],
+) -> tuple[_Selection, str, int]:
+    """The selection whose final text measures within `budget`, with that text and its count."""
     target = int(budget * (1 - HEADROOM))
-    sel = _fit(render, sections, len(items), target)
+    sel = _fit(render, sections, n_items, target)
     text = final(sel)
     tokens = measure(text)
     # A count above the budget shrinks the target in proportion; a few rounds at most, because
@@ -220,22 +267,7 @@ def build_evidence_pack(
         sel = _fit(render, sections, sel.items, target)
         text = final(sel)
         tokens = measure(text)
-
-    redactor.add_counts(redactor.last_counts)
-    kept = [item for _, item in items[: sel.items]]
-    return EvidencePack(
-        incident_id=findings.incident_id,
-        facts=sel.facts,
-        items=kept,
-        services=[s.service for s in findings.services],
-        text=text,
-        budget_tokens=budget,
-        token_count=tokens,
-        token_method="count_tokens" if count_tokens else "estimate",
-        items_dropped=len(items) - sel.items,
-        items_missing=missing,
-        redaction=redactor.report(),
-    )
+    return sel, text, tokens
 
 
 def _fit(
