@@ -7,7 +7,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -17,6 +17,9 @@ from tasks.contracts import DraftResult, IncidentSpec, LogFormat
 from tasks.contracts.spec import describe_validation_error
 from tasks.errors import PostmortemError, ReviewError, SpecError, StageError
 from tasks.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from tasks.evaluation import EvalReport
 
 app = typer.Typer(
     name="postmortem",
@@ -461,15 +464,7 @@ def eval_(
     as_json: JsonOption = False,
 ) -> None:
     """Run labelled incidents through the draft and score each analyst."""
-    from tasks.evaluation import (
-        TABLE_HEADER,
-        evaluate,
-        generator_cases,
-        load_cases,
-        summarise,
-        table_rows,
-    )
-    from tasks.synthetic.generator import SCENARIOS
+    from tasks.evaluation import run_evaluation
 
     analysts = analyst or ["offline"]
     for name in analysts:
@@ -478,44 +473,40 @@ def eval_(
     settings = resolve_settings()
     configure_prefect(as_json)
     try:
-        if folder is None:
-            unknown = sorted(set(scenario or []) - set(SCENARIOS))
-            if unknown:
-                fail(
-                    f"--scenario: unknown {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}."
-                )
-            err.print(
-                f"Generating {len(scenario or SCENARIOS)} scenarios (seed {seed}, scale {scale})…"
-            )
-            cases = generator_cases(out / "cases", scenario or list(SCENARIOS), seed, scale)
-        else:
-            cases = load_cases(folder)
-        cases = cases[:limit] if limit else cases
-        scores = evaluate(
-            cases, settings, out / "runs", analysts, model, label=label, log=err.print
+        report = run_evaluation(
+            folder,
+            settings,
+            out,
+            analysts,
+            model,
+            label=label,
+            scenarios=scenario,
+            seed=seed,
+            scale=scale,
+            limit=limit,
+            log=err.print,
         )
     except PostmortemError as exc:
         fail(str(exc), exc.exit_code)
-    summaries = summarise(scores)
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "summaries": [s.model_dump(mode="json") for s in summaries],
-                    "cases": [s.model_dump(mode="json") for s in scores],
-                }
-            )
-        )
-        return
+        typer.echo(report.to_json())
+    else:
+        print_eval_report(report)
+
+
+def print_eval_report(report: EvalReport) -> None:
+    """Failed rows on stderr, then the summary table on stdout."""
     from rich.table import Table
 
-    for row in scores:
+    from tasks.evaluation import TABLE_HEADER, table_rows
+
+    for row in report.scores:
         if row.error:
             err.print(f"[bold red]error:[/] {row.case} ({row.analyst}): {row.error}")
-    table = Table(title=f"postmortem eval: {len(cases)} cases")
+    table = Table(title=f"postmortem eval: {len(report.cases)} cases")
     for i, column in enumerate(TABLE_HEADER):
         table.add_column(column, justify="left" if i == 0 else "right")
-    for cells in table_rows(summaries):
+    for cells in table_rows(report.summaries):
         table.add_row(*cells)
     # Piped into a file or CI log, rich would squeeze the table into 80 columns.
     Console(highlight=False, width=None if sys.stdout.isatty() else 160).print(table)

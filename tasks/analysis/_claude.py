@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from tasks.analysis._health import (
 )
 from tasks.analysis._prompts import render_prompt
 from tasks.contracts import Analysis, AnalysisDraft, EvidencePack, Findings, IncidentSpec, Usage
+from tasks.contracts.analysis import AnalystHealth
 from tasks.settings import Settings
 
 Backend = Literal["claude", "bedrock"]
@@ -96,8 +98,41 @@ class ClaudeAnalyst:
         )
 
     def analyze(self, pack: EvidencePack, findings: Findings, spec: IncidentSpec) -> Analysis:
-        settings = self.settings
         recorder = HealthRecorder()
+        client = self._configured_client(recorder)
+        system, messages = _build_request(pack)
+        run = _Run(self.model, self.settings, recorder)
+        draft: AnalysisDraft | None = None
+        for call in range(MAX_CALLS):
+            message = self._ask(client, system, messages, run)
+            text, draft, errors = _read_answer(message, run)
+            if draft is not None and not errors:
+                break
+            if call + 1 == MAX_CALLS:
+                raise run.failed(
+                    f"Claude's answer was still malformed after {run.repairs} repair attempt"
+                    f"{'s' if run.repairs != 1 else ''} ({errors[0]})."
+                )
+            run.repairs += 1
+            messages += _repair_turn(text, errors, cut_off=message.stop_reason == "max_tokens")
+
+        assert draft is not None  # the loop either breaks with a draft or raises
+        usage, health = run.record()
+        return Analysis(
+            incident_id=spec.id,
+            analyst=self.backend,
+            model=self.model,
+            title=draft.title,
+            claims=draft.claims,
+            request_ids=run.request_ids,
+            usage=usage,
+            health=health,
+            created_at=datetime.now(UTC),
+        )
+
+    def _configured_client(
+        self, recorder: HealthRecorder
+    ) -> anthropic.Anthropic | anthropic.AnthropicBedrock:
         if self.backend == "claude" and not self.api_key:
             # Checked here rather than left to the SDK, which would read the environment itself
             # and then fail with a TypeError at request time.
@@ -106,131 +141,130 @@ class ClaudeAnalyst:
                 model=self.model,
             )
         try:
-            client = self._client(recorder)
+            return self._client(recorder)
         except anthropic.AnthropicError as exc:  # no API key, no region: a set-up problem
             raise AnalystFailed(f"Claude is not configured: {exc}", model=self.model) from exc
-        # Prompt caching: the system prompt is one breakpoint; the pack is the second, so that a
-        # repair call re-reads the whole prefix (system + instructions + pack) from the cache.
-        system = [{"type": "text", "text": render_prompt("system"), "cache_control": _CACHE}]
-        messages: list[dict[str, Any]] = [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": render_prompt("user", max_claims=MAX_CLAIMS)},
-                    {"type": "text", "text": pack.text, "cache_control": _CACHE},
-                ],
-            }
-        ]
-        usage = Usage()
-        request_ids: list[str] = []
-        truncated = False
-        repairs = 0
-        started = time.perf_counter()
 
-        def failed(reason: str) -> AnalystFailed:
-            usage.estimated_cost_usd = estimate_cost(usage, self.model, settings)
-            health = summarise(
-                recorder,
-                wall_seconds=time.perf_counter() - started,
-                truncated=truncated,
-                repair_attempts=repairs,
-                settings=settings,
-                extra_reasons=[reason],
+    def _ask(
+        self,
+        client: anthropic.Anthropic | anthropic.AnthropicBedrock,
+        system: list[dict[str, Any]],
+        messages: list[dict[str, Any]],
+        run: _Run,
+    ) -> Any:
+        """One call; every way it can fail becomes AnalystFailed with the reason a reader needs."""
+        try:
+            return client.messages.create(
+                model=self.model,
+                max_tokens=self.settings.max_tokens,
+                system=system,
+                messages=messages,
+                output_config={"format": {"type": "json_schema", "schema": _output_schema()}},
             )
-            ids = request_ids + [
-                a.request_id
-                for a in recorder.attempts
-                if a.request_id and a.request_id not in request_ids
-            ]
-            return AnalystFailed(
-                reason, model=self.model, health=health, usage=usage, request_ids=ids
-            )
+        except SpendLimitReached as exc:
+            if exc.request_id:
+                run.request_ids.append(exc.request_id)
+            raise run.failed(f"Claude was not asked again: {exc}.") from exc
+        except anthropic.APIStatusError as exc:
+            if exc.request_id:
+                run.request_ids.append(exc.request_id)
+            raise run.failed(
+                f"Claude failed with {error_kind(exc)} (HTTP {exc.status_code}) after "
+                f"{run.recorder.retries} retries."
+            ) from exc
+        except anthropic.APIConnectionError as exc:
+            raise run.failed(
+                f"Claude could not be reached ({error_kind(exc)}) after "
+                f"{run.recorder.retries} retries."
+            ) from exc
+        except Exception as exc:
+            # Signing a Bedrock request without AWS credentials, a gateway answering
+            # nonsense: whatever it is, a model outage must not fail the run. The reason is
+            # kept in the draft, so nothing is hidden.
+            raise run.failed(f"Claude's call failed: {type(exc).__name__}: {exc}") from exc
 
-        draft: AnalysisDraft | None = None
-        for call in range(MAX_CALLS):
-            try:
-                message = client.messages.create(
-                    model=self.model,
-                    max_tokens=settings.max_tokens,
-                    system=system,
-                    messages=messages,
-                    output_config={"format": {"type": "json_schema", "schema": _output_schema()}},
-                )
-            except SpendLimitReached as exc:
-                if exc.request_id:
-                    request_ids.append(exc.request_id)
-                raise failed(f"Claude was not asked again: {exc}.") from exc
-            except anthropic.APIStatusError as exc:
-                if exc.request_id:
-                    request_ids.append(exc.request_id)
-                raise failed(
-                    f"Claude failed with {error_kind(exc)} (HTTP {exc.status_code}) after "
-                    f"{recorder.retries} retries."
-                ) from exc
-            except anthropic.APIConnectionError as exc:
-                raise failed(
-                    f"Claude could not be reached ({error_kind(exc)}) after "
-                    f"{recorder.retries} retries."
-                ) from exc
-            except Exception as exc:
-                # Signing a Bedrock request without AWS credentials, a gateway answering
-                # nonsense: whatever it is, a model outage must not fail the run. The reason is
-                # kept in the draft, so nothing is hidden.
-                raise failed(f"Claude's call failed: {type(exc).__name__}: {exc}") from exc
 
-            if message._request_id:
-                request_ids.append(message._request_id)
-            add_usage(usage, message.usage)
-            cut_off = message.stop_reason == "max_tokens"
-            truncated = truncated or cut_off
-            if message.stop_reason == "refusal":
-                raise failed("Claude declined to analyse this evidence (stop reason: refusal).")
-            text = "".join(block.text for block in message.content if block.type == "text")
-            try:
-                draft = AnalysisDraft.model_validate_json(text)
-                errors = _check_draft(draft)
-            except ValidationError as exc:
-                draft, errors = None, _describe_validation(exc)
-            if draft is not None and not errors:
-                break
-            if call + 1 == MAX_CALLS:
-                raise failed(
-                    f"Claude's answer was still malformed after {repairs} repair attempt"
-                    f"{'s' if repairs != 1 else ''} ({errors[0]})."
-                )
-            repairs += 1
-            problem = (
-                "it was cut off at the output limit and is not complete JSON."
-                if cut_off
-                else "it does not match the required schema."
-            )
-            messages += [
-                {"role": "assistant", "content": text or "(empty)"},
-                {
-                    "role": "user",
-                    "content": render_prompt(
-                        "repair", problem=problem, errors=errors, truncated=cut_off
-                    ),
-                },
-            ]
+@dataclass
+class _Run:
+    """What one analysis has spent and seen so far, kept whether it succeeds or fails."""
 
-        assert draft is not None  # the loop either breaks with a draft or raises
-        usage.estimated_cost_usd = estimate_cost(usage, self.model, settings)
+    model: str
+    settings: Settings
+    recorder: HealthRecorder
+    usage: Usage = field(default_factory=Usage)
+    request_ids: list[str] = field(default_factory=list)
+    truncated: bool = False
+    repairs: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def record(self, extra_reasons: list[str] | None = None) -> tuple[Usage, AnalystHealth]:
+        """The usage with its cost, and the health summary, as of now."""
+        self.usage.estimated_cost_usd = estimate_cost(self.usage, self.model, self.settings)
         health = summarise(
-            recorder,
-            wall_seconds=time.perf_counter() - started,
-            truncated=truncated,
-            repair_attempts=repairs,
-            settings=settings,
+            self.recorder,
+            wall_seconds=time.perf_counter() - self.started,
+            truncated=self.truncated,
+            repair_attempts=self.repairs,
+            settings=self.settings,
+            extra_reasons=extra_reasons,
         )
-        return Analysis(
-            incident_id=spec.id,
-            analyst=self.backend,
-            model=self.model,
-            title=draft.title,
-            claims=draft.claims,
-            request_ids=request_ids,
-            usage=usage,
-            health=health,
-            created_at=datetime.now(UTC),
-        )
+        return self.usage, health
+
+    def failed(self, reason: str) -> AnalystFailed:
+        usage, health = self.record(extra_reasons=[reason])
+        # Attempts the SDK retried never returned a message, so their IDs are only in the recorder.
+        ids = self.request_ids + [
+            a.request_id
+            for a in self.recorder.attempts
+            if a.request_id and a.request_id not in self.request_ids
+        ]
+        return AnalystFailed(reason, model=self.model, health=health, usage=usage, request_ids=ids)
+
+
+def _build_request(pack: EvidencePack) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    # Prompt caching: the system prompt is one breakpoint; the pack is the second, so that a
+    # repair call re-reads the whole prefix (system + instructions + pack) from the cache.
+    system = [{"type": "text", "text": render_prompt("system"), "cache_control": _CACHE}]
+    messages: list[dict[str, Any]] = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": render_prompt("user", max_claims=MAX_CLAIMS)},
+                {"type": "text", "text": pack.text, "cache_control": _CACHE},
+            ],
+        }
+    ]
+    return system, messages
+
+
+def _read_answer(message: Any, run: _Run) -> tuple[str, AnalysisDraft | None, list[str]]:
+    """Records the message's ID and usage, then its text, the draft if it parses, and the
+    problems a repair call must name (empty when the draft is usable)."""
+    if message._request_id:
+        run.request_ids.append(message._request_id)
+    add_usage(run.usage, message.usage)
+    run.truncated = run.truncated or message.stop_reason == "max_tokens"
+    if message.stop_reason == "refusal":
+        raise run.failed("Claude declined to analyse this evidence (stop reason: refusal).")
+    text = "".join(block.text for block in message.content if block.type == "text")
+    try:
+        draft = AnalysisDraft.model_validate_json(text)
+        return text, draft, _check_draft(draft)
+    except ValidationError as exc:
+        return text, None, _describe_validation(exc)
+
+
+def _repair_turn(text: str, errors: list[str], *, cut_off: bool) -> list[dict[str, Any]]:
+    """The model's answer and the request to fix it, appended to the conversation."""
+    problem = (
+        "it was cut off at the output limit and is not complete JSON."
+        if cut_off
+        else "it does not match the required schema."
+    )
+    return [
+        {"role": "assistant", "content": text or "(empty)"},
+        {
+            "role": "user",
+            "content": render_prompt("repair", problem=problem, errors=errors, truncated=cut_off),
+        },
+    ]

@@ -1,7 +1,15 @@
 """The evaluation framework: labelled incidents through the draft, scored per analyst."""
 
-from tasks.evaluation.cases import EvalCase, Truth, generator_cases, load_cases
-from tasks.evaluation.runner import DraftOutputs, evaluate, read_outputs, run_eval, scores_for
+from tasks.evaluation.cases import EvalCase, Truth, generator_cases, load_cases, select_cases
+from tasks.evaluation.runner import (
+    DraftOutputs,
+    EvalReport,
+    evaluate,
+    read_outputs,
+    run_eval,
+    run_evaluation,
+    scores_for,
+)
 from tasks.evaluation.scoring import (
     BASELINE_LABEL,
     TABLE_HEADER,
@@ -24,6 +32,7 @@ __all__ = [
     "CaseScore",
     "DraftOutputs",
     "EvalCase",
+    "EvalReport",
     "Truth",
     "analysis_ranking",
     "evaluate",
@@ -35,8 +44,10 @@ __all__ = [
     "onset_error_minutes",
     "read_outputs",
     "run_eval",
+    "run_evaluation",
     "score_case",
     "scores_for",
+    "select_cases",
     "summarise",
     "table_rows",
 ]

@@ -16,7 +16,7 @@ A truth names `root_cause_service` (or `process`, `service`), optionally a coars
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -181,3 +181,29 @@ def generator_cases(
             )
         )
     return cases
+
+
+def select_cases(
+    folder: Path | None,
+    work_dir: Path,
+    scenarios: list[str] | None = None,
+    seed: int = 1,
+    scale: float = 0.1,
+    limit: int | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> list[EvalCase]:
+    """The cases an eval scores: the labelled incidents in `folder`, or, without one, the
+    generator's scenarios written under `work_dir`; the first `limit` of them when given."""
+    if folder is None:
+        from tasks.synthetic.generator import SCENARIOS
+
+        unknown = sorted(set(scenarios or []) - set(SCENARIOS))
+        if unknown:
+            raise SpecError(
+                f"--scenario: unknown {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}."
+            )
+        log(f"Generating {len(scenarios or SCENARIOS)} scenarios (seed {seed}, scale {scale})…")
+        cases = generator_cases(work_dir, scenarios or list(SCENARIOS), seed, scale)
+    else:
+        cases = load_cases(folder)
+    return cases[:limit] if limit else cases

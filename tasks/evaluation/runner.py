@@ -9,15 +9,17 @@ own, so a model's answer can be re-scored without calling it again.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
 from tasks.contracts import Analysis, EvidenceManifest, EvidencePack, Findings, Verification
 from tasks.errors import PostmortemError
-from tasks.evaluation.cases import EvalCase
-from tasks.evaluation.scoring import CaseScore, score_case
+from tasks.evaluation.cases import EvalCase, select_cases
+from tasks.evaluation.scoring import AnalystSummary, CaseScore, score_case, summarise
 from tasks.settings import Settings
 
 FINDINGS_FILE = "findings.json"
@@ -206,3 +208,41 @@ def evaluate(
             )
             first = False
     return scores
+
+
+@dataclass
+class EvalReport:
+    """One eval's cases, its row per case and analyst, and the summary per analyst."""
+
+    cases: list[EvalCase]
+    scores: list[CaseScore]
+    summaries: list[AnalystSummary]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "summaries": [s.model_dump(mode="json") for s in self.summaries],
+                "cases": [s.model_dump(mode="json") for s in self.scores],
+            }
+        )
+
+
+def run_evaluation(
+    folder: Path | None,
+    settings: Settings,
+    out: Path,
+    analysts: list[str],
+    models: list[str] | None = None,
+    *,
+    label: str | None = None,
+    scenarios: list[str] | None = None,
+    seed: int = 1,
+    scale: float = 0.1,
+    limit: int | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> EvalReport:
+    """`postmortem eval`: the cases (from `folder` or generated under `out/cases`), each through
+    every analyst with its drafts under `out/runs`, scored and summarised."""
+    cases = select_cases(folder, out / "cases", scenarios, seed, scale, limit, log)
+    scores = evaluate(cases, settings, out / "runs", analysts, models, label=label, log=log)
+    return EvalReport(cases, scores, summarise(scores))

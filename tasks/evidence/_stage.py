@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.contracts import EvidenceManifest, Findings
+from tasks.contracts.findings import PatternFinding
 from tasks.contracts.pack import EvidencePack, Fact, PackItem, PackItemKind
 from tasks.evidence._exemplars import RawLine, read_lines
 from tasks.evidence._facts import fact_key, incident_facts, make_fact, service_facts
@@ -159,7 +160,44 @@ def build_evidence_pack(
     """
     redactor = Redactor(ips=settings.redact_ips, emails=settings.redact_emails)
     budget = settings.evidence_budget_tokens
+    items, missing = _read_items(findings, manifest, parquet_path, budget, redactor)
+    sections = _Sections(findings, redactor)
+    render = _renderer(sections, items)
 
+    def final(sel: _Selection) -> str:
+        # A last pass over the whole text as sent: anything that reached it unredacted (a
+        # service label, a figure's subject) is caught here. Counted below, once, for the
+        # round whose text is sent.
+        return redactor.redact(render(sel), count=False)
+
+    sel, text, tokens = _fit_budget(
+        render, final, sections, len(items), budget, count_tokens or estimate_tokens
+    )
+    redactor.add_counts(redactor.last_counts)
+    kept = [item for _, item in items[: sel.items]]
+    return EvidencePack(
+        incident_id=findings.incident_id,
+        facts=sel.facts,
+        items=kept,
+        services=[s.service for s in findings.services],
+        text=text,
+        budget_tokens=budget,
+        token_count=tokens,
+        token_method="count_tokens" if count_tokens else "estimate",
+        items_dropped=len(items) - sel.items,
+        items_missing=missing,
+        redaction=redactor.report(),
+    )
+
+
+def _read_items(
+    findings: Findings,
+    manifest: EvidenceManifest,
+    parquet_path: Path,
+    budget: int,
+    redactor: Redactor,
+) -> tuple[list[tuple[_Candidate, PackItem]], int]:
+    """The candidates' lines as pack items, in order, and how many lines could not be found."""
     candidates = _candidates(findings)
     # No budget fits more than one line per ~25 tokens, so no more are read.
     candidates = candidates[: max(1, budget // 25)]
@@ -188,8 +226,13 @@ def build_evidence_pack(
             text=_line_text(raw, c.kind, redactor),
         )
         items.append((c, item))
+    return items, missing
 
-    sections = _Sections(findings, redactor)
+
+def _renderer(
+    sections: _Sections, items: list[tuple[_Candidate, PackItem]]
+) -> Callable[[_Selection], str]:
+    """The pack's text for a selection, from the evidence template."""
     env = template_environment()
     env.filters["data"] = lambda v: neutralise(_shorten(str(v), MAX_TEXT_CHARS))
     env.filters["label"] = _label
@@ -199,15 +242,20 @@ def build_evidence_pack(
         ctx = sections.context(sel, items[: sel.items], len(items) - sel.items)
         return template.render(**ctx)
 
-    def final(sel: _Selection) -> str:
-        # A last pass over the whole text as sent: anything that reached it unredacted (a
-        # service label, a figure's subject) is caught here. Counted below, once, for the
-        # round whose text is sent.
-        return redactor.redact(render(sel), count=False)
+    return render
 
-    measure = count_tokens or estimate_tokens
+
+def _fit_budget(
+    render: Callable[[_Selection], str],
+    final: Callable[[_Selection], str],
+    sections: _Sections,
+    n_items: int,
+    budget: int,
+    measure: Callable[[str], int],
+) -> tuple[_Selection, str, int]:
+    """The selection whose final text measures within `budget`, with that text and its count."""
     target = int(budget * (1 - HEADROOM))
-    sel = _fit(render, sections, len(items), target)
+    sel = _fit(render, sections, n_items, target)
     text = final(sel)
     tokens = measure(text)
     # A count above the budget shrinks the target in proportion; a few rounds at most, because
@@ -219,22 +267,7 @@ def build_evidence_pack(
         sel = _fit(render, sections, sel.items, target)
         text = final(sel)
         tokens = measure(text)
-
-    redactor.add_counts(redactor.last_counts)
-    kept = [item for _, item in items[: sel.items]]
-    return EvidencePack(
-        incident_id=findings.incident_id,
-        facts=sel.facts,
-        items=kept,
-        services=[s.service for s in findings.services],
-        text=text,
-        budget_tokens=budget,
-        token_count=tokens,
-        token_method="count_tokens" if count_tokens else "estimate",
-        items_dropped=len(items) - sel.items,
-        items_missing=missing,
-        redaction=redactor.report(),
-    )
+    return sel, text, tokens
 
 
 def _fit(
@@ -265,131 +298,12 @@ class _Sections:
         self.findings = findings
         red = redactor.redact
         self.incident_facts = incident_facts(findings)
-        suspect_by_service = {s.service: s for s in findings.suspects}
-        self.suspects = [
-            {
-                "rank": s.rank,
-                "service": s.service,
-                "score_fact": f"F:{fact_key(s.service)}.suspect_score",
-                "score_display": f"{s.score:.2f}",
-                "reasons": [red(r) for r in s.reasons],
-                "evidence_ids": s.evidence_ids[: EXEMPLARS_PER_OBJECT * 2],
-                "facts": [
-                    make_fact(
-                        f"F:{fact_key(s.service)}.suspect_score",
-                        s.service,
-                        "suspect_score",
-                        "score",
-                        s.score,
-                    ),
-                ],
-            }
-            for s in findings.suspects[:MAX_SUSPECTS]
-        ]
-        # Suspects first, then services that changed significantly, then the loudest.
-        ordered = sorted(
-            findings.services,
-            key=lambda s: (
-                suspect_by_service[s.service].rank
-                if s.service in suspect_by_service
-                else MAX_SUSPECTS + 1,
-                not s.significant,
-                -s.errors_incident,
-            ),
-        )
-        self.services = [
-            {"service": s.service, "significant": s.significant, "facts": service_facts(s)}
-            for s in ordered[:MAX_SERVICES]
-        ]
-        self.onsets = [
-            {
-                "service": o.service,
-                "signal": o.signal,
-                "method": red(o.method),
-                "evidence_ids": o.evidence_ids[:EXEMPLARS_PER_OBJECT],
-                "fact": make_fact(
-                    f"F:{fact_key(o.service)}.onset", o.service, "onset", "time", at=o.at
-                ),
-            }
-            for o in findings.onsets
-        ]
-        self.changes = [
-            {
-                "index": i,
-                "kind": c.kind,
-                "service": c.service,
-                "source": c.source,
-                "summary": red(c.summary),
-                "actor": red(c.actor) if c.actor else None,
-                "evidence_ids": c.evidence_ids[:EXEMPLARS_PER_OBJECT],
-                "fact": make_fact(f"F:change.{i}.at", c.service or "change", "at", "time", at=c.at),
-            }
-            for i, c in enumerate(findings.changes[:MAX_CHANGES])
-        ]
-        self.patterns = []
-        for p in findings.patterns[:MAX_PATTERNS]:
-            key = f"pattern.{fact_key(p.pattern_id)}"
-            facts = [
-                make_fact(
-                    f"F:{key}.incident_count",
-                    p.pattern_id,
-                    "incident_count",
-                    "count",
-                    p.incident_count,
-                ),
-                make_fact(
-                    f"F:{key}.baseline_count",
-                    p.pattern_id,
-                    "baseline_count",
-                    "count",
-                    p.baseline_count,
-                ),
-                make_fact(
-                    f"F:{key}.incident_per_min",
-                    p.pattern_id,
-                    "incident_per_min",
-                    "per_min",
-                    p.incident_per_min,
-                ),
-                make_fact(
-                    f"F:{key}.baseline_per_min",
-                    p.pattern_id,
-                    "baseline_per_min",
-                    "per_min",
-                    p.baseline_per_min,
-                ),
-            ]
-            if p.first_seen is not None:
-                facts.append(
-                    make_fact(
-                        f"F:{key}.first_seen", p.pattern_id, "first_seen", "time", at=p.first_seen
-                    )
-                )
-            flags = ", ".join(f for f, on in (("new", p.is_new), ("spike", p.is_spike)) if on)
-            self.patterns.append(
-                {
-                    "id": p.pattern_id,
-                    "flags": flags or "context",
-                    "services": p.services,
-                    "level": p.level,
-                    "template": red(p.template),
-                    "exemplars": p.exemplars[:EXEMPLARS_PER_OBJECT],
-                    "facts": facts,
-                }
-            )
-        self.timeline = [
-            {
-                "index": i,
-                "kind": t.kind,
-                "service": t.service,
-                "text": red(t.text),
-                "evidence_ids": t.evidence_ids[:2],
-                "fact": make_fact(
-                    f"F:timeline.{i}.at", t.service or "incident", "at", "time", at=t.at
-                ),
-            }
-            for i, t in enumerate(findings.timeline[:MAX_TIMELINE])
-        ]
+        self.suspects = _suspect_rows(findings, red)
+        self.services = _service_rows(findings)
+        self.onsets = _onset_rows(findings, red)
+        self.changes = _change_rows(findings, red)
+        self.patterns = [_pattern_row(p, red) for p in findings.patterns[:MAX_PATTERNS]]
+        self.timeline = _timeline_rows(findings, red)
 
     def full_selection(self, n_items: int) -> _Selection:
         return _Selection(
@@ -448,6 +362,127 @@ class _Sections:
             "items": [{"ref": c.ref, **item.model_dump()} for c, item in items],
             "items_dropped": dropped,
         }
+
+
+_Redact = Callable[[str], str]
+
+
+def _suspect_rows(findings: Findings, red: _Redact) -> list[dict[str, Any]]:
+    return [
+        {
+            "rank": s.rank,
+            "service": s.service,
+            "score_fact": f"F:{fact_key(s.service)}.suspect_score",
+            "score_display": f"{s.score:.2f}",
+            "reasons": [red(r) for r in s.reasons],
+            "evidence_ids": s.evidence_ids[: EXEMPLARS_PER_OBJECT * 2],
+            "facts": [
+                make_fact(
+                    f"F:{fact_key(s.service)}.suspect_score",
+                    s.service,
+                    "suspect_score",
+                    "score",
+                    s.score,
+                ),
+            ],
+        }
+        for s in findings.suspects[:MAX_SUSPECTS]
+    ]
+
+
+def _service_rows(findings: Findings) -> list[dict[str, Any]]:
+    suspect_by_service = {s.service: s for s in findings.suspects}
+    # Suspects first, then services that changed significantly, then the loudest.
+    ordered = sorted(
+        findings.services,
+        key=lambda s: (
+            suspect_by_service[s.service].rank
+            if s.service in suspect_by_service
+            else MAX_SUSPECTS + 1,
+            not s.significant,
+            -s.errors_incident,
+        ),
+    )
+    return [
+        {"service": s.service, "significant": s.significant, "facts": service_facts(s)}
+        for s in ordered[:MAX_SERVICES]
+    ]
+
+
+def _onset_rows(findings: Findings, red: _Redact) -> list[dict[str, Any]]:
+    return [
+        {
+            "service": o.service,
+            "signal": o.signal,
+            "method": red(o.method),
+            "evidence_ids": o.evidence_ids[:EXEMPLARS_PER_OBJECT],
+            "fact": make_fact(
+                f"F:{fact_key(o.service)}.onset", o.service, "onset", "time", at=o.at
+            ),
+        }
+        for o in findings.onsets
+    ]
+
+
+def _change_rows(findings: Findings, red: _Redact) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": i,
+            "kind": c.kind,
+            "service": c.service,
+            "source": c.source,
+            "summary": red(c.summary),
+            "actor": red(c.actor) if c.actor else None,
+            "evidence_ids": c.evidence_ids[:EXEMPLARS_PER_OBJECT],
+            "fact": make_fact(f"F:change.{i}.at", c.service or "change", "at", "time", at=c.at),
+        }
+        for i, c in enumerate(findings.changes[:MAX_CHANGES])
+    ]
+
+
+def _pattern_row(p: PatternFinding, red: _Redact) -> dict[str, Any]:
+    flags = ", ".join(f for f, on in (("new", p.is_new), ("spike", p.is_spike)) if on)
+    return {
+        "id": p.pattern_id,
+        "flags": flags or "context",
+        "services": p.services,
+        "level": p.level,
+        "template": red(p.template),
+        "exemplars": p.exemplars[:EXEMPLARS_PER_OBJECT],
+        "facts": _pattern_facts(p),
+    }
+
+
+def _pattern_facts(p: PatternFinding) -> list[Fact]:
+    key = f"pattern.{fact_key(p.pattern_id)}"
+    facts = [
+        make_fact(f"F:{key}.{name}", p.pattern_id, name, unit, getattr(p, name))
+        for name, unit in (
+            ("incident_count", "count"),
+            ("baseline_count", "count"),
+            ("incident_per_min", "per_min"),
+            ("baseline_per_min", "per_min"),
+        )
+    ]
+    if p.first_seen is not None:
+        facts.append(
+            make_fact(f"F:{key}.first_seen", p.pattern_id, "first_seen", "time", at=p.first_seen)
+        )
+    return facts
+
+
+def _timeline_rows(findings: Findings, red: _Redact) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": i,
+            "kind": t.kind,
+            "service": t.service,
+            "text": red(t.text),
+            "evidence_ids": t.evidence_ids[:2],
+            "fact": make_fact(f"F:timeline.{i}.at", t.service or "incident", "at", "time", at=t.at),
+        }
+        for i, t in enumerate(findings.timeline[:MAX_TIMELINE])
+    ]
 
 
 def sdk_token_counter(client: Any, model: str) -> Callable[[str], int]:

@@ -34,7 +34,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -426,48 +426,14 @@ def _read_all(
                 pipeline.slots.release()
                 received[index] += 1
                 jobs_received += 1
-                record = items[index].record
-                try:
-                    parsed: _Parsed = future.result()
-                except Exception as exc:
-                    logger.exception("parsing %s failed", record.uri)
-                    record.status = ObjectStatus.FAILED
-                    record.reason = record.reason or (
-                        f"The {fmt} parser failed on the block starting at line {first_line} "
-                        f"of {record.uri}: {exc!r}."
-                    )
-                else:
-                    writer.add(parsed.table)
-                    record.lines_parsed += parsed.parsed
-                    record.lines_in_window += parsed.table.num_rows
-                    record.rejected.merge(parsed.rejected)
-                    if TRUNCATED in parsed.rejected.counts and record.status is ObjectStatus.READ:
-                        record.status = ObjectStatus.PARTIAL
-                        record.reason = (
-                            f"{record.uri} ends part-way through a record (a truncated object); "
-                            "the complete records before the break are kept."
-                        )
+                _record_block(items[index].record, fmt, first_line, future, writer)
                 object_finished(index)
             else:
                 outcome: _Outcome = payload
                 expected[outcome.index] = outcome.jobs
                 jobs_expected += outcome.jobs
                 bytes_read += outcome.bytes_read
-                record = items[outcome.index].record
-                record.format = outcome.fmt
-                record.sha256 = outcome.sha256
-                record.etag = outcome.etag
-                if outcome.sha256:
-                    # What was hashed, should the object have changed since it was listed.
-                    record.size = outcome.bytes_read
-                record.rejected.merge(outcome.rejected)
-                record.encoding = outcome.encoding
-                record.invalid_utf8_lines = outcome.invalid_utf8_lines
-                if outcome.failure:
-                    # A read failure explains more than a parser error it may have caused.
-                    partial = outcome.partial and record.status is not ObjectStatus.FAILED
-                    record.status = ObjectStatus.PARTIAL if partial else ObjectStatus.FAILED
-                    record.reason = outcome.failure
+                _record_outcome(items[outcome.index].record, outcome)
                 object_finished(outcome.index)
     except BaseException:
         pipeline.stop.set()
@@ -477,6 +443,54 @@ def _read_all(
         pools.shutdown()
     bars.finish("downloading")
     return bytes_read
+
+
+def _record_block(
+    record: ObjectRecord,
+    fmt: LogFormat,
+    first_line: int,
+    future: Future[_Parsed],
+    writer: _FrameWriter,
+) -> None:
+    """A parsed block's rows written and counted on its object's record, or the parser's failure."""
+    try:
+        parsed: _Parsed = future.result()
+    except Exception as exc:
+        logger.exception("parsing %s failed", record.uri)
+        record.status = ObjectStatus.FAILED
+        record.reason = record.reason or (
+            f"The {fmt} parser failed on the block starting at line {first_line} "
+            f"of {record.uri}: {exc!r}."
+        )
+        return
+    writer.add(parsed.table)
+    record.lines_parsed += parsed.parsed
+    record.lines_in_window += parsed.table.num_rows
+    record.rejected.merge(parsed.rejected)
+    if TRUNCATED in parsed.rejected.counts and record.status is ObjectStatus.READ:
+        record.status = ObjectStatus.PARTIAL
+        record.reason = (
+            f"{record.uri} ends part-way through a record (a truncated object); "
+            "the complete records before the break are kept."
+        )
+
+
+def _record_outcome(record: ObjectRecord, outcome: _Outcome) -> None:
+    """What reading the object found (format, hash, encoding, failure) on its record."""
+    record.format = outcome.fmt
+    record.sha256 = outcome.sha256
+    record.etag = outcome.etag
+    if outcome.sha256:
+        # What was hashed, should the object have changed since it was listed.
+        record.size = outcome.bytes_read
+    record.rejected.merge(outcome.rejected)
+    record.encoding = outcome.encoding
+    record.invalid_utf8_lines = outcome.invalid_utf8_lines
+    if outcome.failure:
+        # A read failure explains more than a parser error it may have caused.
+        partial = outcome.partial and record.status is not ObjectStatus.FAILED
+        record.status = ObjectStatus.PARTIAL if partial else ObjectStatus.FAILED
+        record.reason = outcome.failure
 
 
 # --------------------------------------------------------------------------------------------
