@@ -194,12 +194,14 @@ class Runtime:
     def starved(self, lvl: float, ms: float) -> tuple[float, bool]:
         """cpu-starved: (slowed handling time, whether the request was dropped unlogged).
 
-        Throttled CPU stretches the service's own work and adds a run-queue wait; a request
-        still queued when every caller has given up is closed without reaching the handler.
+        Throttled CPU lowers what the service can complete per minute below what arrives:
+        the share beyond its capacity waits in the accept queue until the caller gives up and
+        is never handled (no log line); the rest is handled slowly, after a run-queue wait.
         """
         fault = self.plan.fault
-        ms = ms * (1.0 + 5.0 * lvl) + lvl * self.ln(fault.delay_ms, 0.8)
-        return ms, ms > fault.drop_ms
+        if self.rng.random() < lvl * fault.p:
+            return fault.drop_ms + self.ln(50.0, 0.5), True
+        return ms * (1.0 + 5.0 * lvl) + lvl * self.ln(fault.delay_ms, 0.8), False
 
     def red_herring(self, service: str, t: float) -> bool:
         return self.active and self.plan.red_herring.active(service, t)

@@ -175,7 +175,7 @@ class Fault:
     p: float = 1.0  # probability that an affected request fails at full level
     version: str | None = None  # bug: only pods running this version fail
     delay_ms: float = 0.0  # netdelay: median added per call; cpu: median run-queue wait
-    drop_ms: float = 0.0  # cpu: requests queued longer than this are dropped unlogged
+    drop_ms: float = 0.0  # cpu: how long a dropped request keeps its caller (past any timeout)
 
     def level(self, t: float) -> float:
         if t < self.start:
@@ -517,21 +517,30 @@ def _plan_slow_callee(r: random.Random, d: _Draft, root: str, tl: Timeline) -> N
     )
 
 
-# Per root: (median run-queue wait at full level, the wait after which every caller has
-# given up and the server drops the queued request without a log line).
+# Per root: (median run-queue wait at full level, longer than every caller's timeout).
 _CPU_STARVE = {"inventory": (700.0, 2000.0), "checkout": (1400.0, 8000.0)}
+_CPU_DROPPED = 0.4  # the share of arrivals beyond the throttled capacity, at full level
 
 
 def _plan_cpu_starved(r: random.Random, d: _Draft, root: str, tl: Timeline) -> None:
     wait, drop = _CPU_STARVE[root]
     d.fault = Fault(
-        "cpu", root, tl.onset, tl.mitigated, ramp=120, tail=90, delay_ms=wait, drop_ms=drop
+        "cpu",
+        root,
+        tl.onset,
+        tl.mitigated,
+        ramp=120,
+        tail=90,
+        p=_CPU_DROPPED,
+        delay_ms=wait,
+        drop_ms=drop,
     )
     d.description = (
         f"From {hhmm(tl.onset)} {root} was CPU-throttled: a log-shipping sidecar stuck in a "
         f"retry loop burned the pods' shared CFS quota. Everything {root} does got slower "
-        f"(handling time x1-6 plus ~{wait / 1000:.1f} s run-queue wait), requests queued past "
-        f"{drop / 1000:.0f} s were dropped unlogged (fewer requests per minute), and {root} "
+        f"(handling time x1-6 plus ~{wait / 1000:.1f} s run-queue wait); up to "
+        f"{_CPU_DROPPED:.0%} of the requests waited in the accept queue until the caller gave "
+        f"up and were never handled (fewer requests per minute, no log line), and {root} "
         f"logged no errors of its own; its callers time out. The sidecar was restarted at "
         f"{hhmm(tl.mitigated)}. No change event."
     )
