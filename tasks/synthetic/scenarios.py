@@ -53,6 +53,8 @@ class Scenario:
     # Services print trace context inside the message text (Sleuth, "TraceID: ..."), not as
     # JSON fields, as many real logging patterns do.
     text_traces: bool = False
+    # Seed n takes roots[n % len(roots)], so that consecutive seeds cover every variant.
+    root_by_seed: bool = False
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -121,6 +123,7 @@ SCENARIOS: dict[str, Scenario] = {
             "SEV2",
             "5xx spike",
             text_traces=True,
+            root_by_seed=True,
         ),
         Scenario(
             "slow-callee",
@@ -131,6 +134,7 @@ SCENARIOS: dict[str, Scenario] = {
             False,
             "SEV3",
             "Slow pages and timeouts",
+            root_by_seed=True,
         ),
         Scenario(
             "cpu-starved",
@@ -142,6 +146,7 @@ SCENARIOS: dict[str, Scenario] = {
             False,
             "SEV3",
             "Slow pages and timeouts",
+            root_by_seed=True,
         ),
         Scenario(
             "silent-exception",
@@ -152,6 +157,7 @@ SCENARIOS: dict[str, Scenario] = {
             False,
             "SEV2",
             "5xx spike",
+            root_by_seed=True,
         ),
     )
 }
@@ -300,6 +306,8 @@ def plan_incident(scenario: Scenario, seed: int, start: float) -> Plan:
     length = r.randint(34, 45) * 60
     end = start + length
     root = r.choice(scenario.roots)
+    if scenario.root_by_seed:
+        root = scenario.roots[seed % len(scenario.roots)]
     # SREs open the incident late or early: the root cause may start a few minutes before
     # the reported window or several minutes into it.
     onset = round(start + r.uniform(-3.5 * 60, 7 * 60), 3)
