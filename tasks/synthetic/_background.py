@@ -71,9 +71,17 @@ class Background:
                         "info",
                         f"10.0.{pod.ip.split('.')[2]}.1:{rt.ri(30000, 60000)}"
                         f' - "GET {probe} HTTP/1.1" 200',
-                        {"latency_ms": 0.9, "logger": "uvicorn.access"},
+                        {"latency_ms": self._probe_ms(pod, tt), "logger": "uvicorn.access"},
                         status=200,
                     )
+
+    def _probe_ms(self, pod: Pod, t: float) -> float:
+        """0.9 ms, unless the pod's CPU is throttled: then probes wait in the run queue too."""
+        rt = self.rt
+        lvl = rt.fault_level(pod.svc.name, t)
+        if not lvl or rt.plan.fault.kind != "cpu":
+            return 0.9
+        return round(0.9 * (1 + 5 * lvl) + lvl * rt.ln(rt.plan.fault.delay_ms, 0.8), 1)
 
     def _hikari_stats(self, pod: Pod, m: int) -> None:
         rt = self.rt

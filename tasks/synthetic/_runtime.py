@@ -80,11 +80,35 @@ def _java(pod: Pod, t: float, level: str, msg: str, ts: Timestamps) -> dict:
 _STRUCTURED = {"node": _node, "go": _go, "python": _python}
 
 
-class AppLog:
-    """Container log lines: structured JSON in each service's own shape, or plain text."""
+def _trace_in_text(pod: Pod, msg: str, trace: str, span: str | None) -> str:
+    """The message as each stack's logging pattern prints trace context into it."""
+    span = span or ""
+    lang = pod.svc.lang
+    if lang == "java":
+        return f"[{pod.svc.name},{trace},{span},true] {msg}"  # Sleuth / Micrometer
+    if lang == "go":
+        return f"{msg} TraceID: {trace} SpanID: {span}"
+    if lang == "node":
+        return f"{msg} traceparent=00-{trace}-{span}-01"
+    return f"{msg} [trace_id={trace} span_id={span}]"
 
-    def __init__(self, writer: FluentBitWriter, tally: WindowTally, timestamps: Timestamps):
+
+class AppLog:
+    """Container log lines: structured JSON in each service's own shape, or plain text.
+
+    With `text_traces`, trace and span IDs move from JSON fields into the message text.
+    """
+
+    def __init__(
+        self,
+        writer: FluentBitWriter,
+        tally: WindowTally,
+        timestamps: Timestamps,
+        *,
+        text_traces: bool = False,
+    ):
         self.writer, self.tally, self.timestamps = writer, tally, timestamps
+        self.text_traces = text_traces
 
     def log(
         self,
@@ -100,6 +124,9 @@ class AppLog:
         d = _STRUCTURED.get(pod.svc.lang, _java)(pod, t, level, msg, self.timestamps)
         if fields:
             d.update(fields)
+            if self.text_traces and "trace_id" in d:
+                trace, span = d.pop("trace_id"), d.pop("span_id", None)
+                d["msg"] = _trace_in_text(pod, d["msg"], trace, span)
         if status is not None:
             d["status"] = status
         self.writer.add_log(pod.svc.name, pod.kubernetes, t, orjson.dumps(d).decode(), b"stdout")
@@ -156,6 +183,25 @@ class Runtime:
 
     def fault_kind(self, level: float) -> str:
         return self.plan.fault.kind if level and self.plan.fault else ""
+
+    def net_delay(self, service: str, t: float) -> float:
+        """slow-callee: the network time added to a call to `service` (no draw otherwise)."""
+        lvl = self.fault_level(service, t)
+        if not lvl or self.plan.fault.kind != "netdelay":
+            return 0.0
+        return lvl * self.ln(self.plan.fault.delay_ms, 0.6)
+
+    def starved(self, lvl: float, ms: float) -> tuple[float, bool]:
+        """cpu-starved: (slowed handling time, whether the request was dropped unlogged).
+
+        Throttled CPU lowers what the service can complete per minute below what arrives:
+        the share beyond its capacity waits in the accept queue until the caller gives up and
+        is never handled (no log line); the rest is handled slowly, after a run-queue wait.
+        """
+        fault = self.plan.fault
+        if self.rng.random() < lvl * fault.p:
+            return fault.drop_ms + self.ln(50.0, 0.5), True
+        return ms * (1.0 + 5.0 * lvl) + lvl * self.ln(fault.delay_ms, 0.8), False
 
     def red_herring(self, service: str, t: float) -> bool:
         return self.active and self.plan.red_herring.active(service, t)

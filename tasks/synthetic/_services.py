@@ -82,6 +82,9 @@ class Services:
         elapsed = 0.0
         for attempt in range(dep.retries + 1):
             r = handler(t + elapsed / 1000.0, trace, dep.endpoint)
+            delay = self.rt.net_delay(dep.service, t + elapsed / 1000.0)
+            if delay:  # spent on the wire: the callee's own logs do not show it
+                r = Resp(r.status, r.ms + delay, True)
             if r.ms > dep.timeout_ms:
                 elapsed += dep.timeout_ms
                 c = Call(False, 504, elapsed, r.fault, True)
@@ -308,6 +311,17 @@ class Services:
         ms = rt.ln(7.0, 0.4)
         f = rt.span(trace) | {"method": method, "path": path}
         client = self._cluster_client()
+        if kind == "cpu":
+            ms, dropped = rt.starved(lvl, ms)
+            if dropped:
+                return Resp(200, ms, True)
+        if kind == "silent" and endpoint != "release":
+            p = fault.p if endpoint == "reserve" else 0.12
+            if rng.random() < p:
+                # The catch-all exception handler answers 500 and logs nothing itself.
+                ms += rt.ln(4.0, 0.3)
+                self._access_py(pod, t + ms / 1000, client, method, path, 500, ms, f)
+                return Resp(500, ms, True)
         if kind == "bug" and pod.version == fault.version and endpoint != "release":
             p = fault.p if endpoint == "reserve" else 0.12
             if rng.random() < p:
@@ -337,7 +351,7 @@ class Services:
             rt.log(pod, t + ms / 1000, "warn", msg, f)
         status = 201 if endpoint == "reserve" else 200
         self._access_py(pod, t + ms / 1000, client, method, path, status, ms, f)
-        return Resp(200, ms, kind == "pool")
+        return Resp(200, ms, kind in ("pool", "cpu"))
 
     def _cluster_client(self) -> str:
         rt = self.rt
@@ -427,6 +441,10 @@ class Services:
         method, path = ep.method, ep.path
         f = rt.span(trace)
         ms = rt.ln(12.0, 0.35)
+        if kind == "cpu":
+            ms, dropped = rt.starved(lvl, ms)
+            if dropped:
+                return Resp(200, ms, True)
         if kind == "pool" and rng.random() < lvl * rt.plan.fault.p:
             # Tomcat threads are not cancelled when the caller gives up: every one of these
             # waits the full 30 s and logs.
@@ -452,7 +470,7 @@ class Services:
         if endpoint == "list":
             ms += rt.ln(15.0, 0.4)
             self._access_java(pod, t + ms / 1000, method, path, 200, ms, f)
-            return Resp(200, ms, kind == "pool")
+            return Resp(200, ms, kind in ("pool", "cpu"))
         return self._create_order(pod, t, trace, f, ms, kind)
 
     def _create_order(self, pod: Pod, t: float, trace: dict, f: dict, ms: float, kind: str) -> Resp:
@@ -503,7 +521,7 @@ class Services:
             msg = f"Order {order} placed (total={rt.ri(15, 400)}.{rt.ri(0, 99):02d} EUR)"
             rt.log(pod, t + ms / 1000, "info", msg, service_log)
         self._access_java(pod, t + ms / 1000, method, path, status, ms, f)
-        return Resp(status, ms, kind == "pool")
+        return Resp(status, ms, kind in ("pool", "cpu"))
 
     def _access_java(
         self,
@@ -537,6 +555,9 @@ class Services:
         fault = rt.plan.fault
         ms = rt.ln(9.0, 0.3)
         f = rt.span(trace) | {"method": "POST", "path": "/v1/charges"}
+        if kind == "silent" and rng.random() < fault.p:
+            # Recovered by a middleware outside the request log, which answers 500 silently.
+            return Resp(500, ms + rt.ln(2.0, 0.3), True)
         if kind == "bug" and pod.version == fault.version and rng.random() < fault.p:
             stack = {"stacktrace": GO_PANIC.format(g=rt.ri(1000, 90000))}
             msg = (

@@ -16,7 +16,7 @@ from tasks.contracts import TimeWindow
 from tasks.synthetic import _cloudtrail as ct
 from tasks.synthetic._catalogue import BENIGN_PREVIOUS
 from tasks.synthetic._util import bump, hhmm
-from tasks.synthetic.topology import SERVICES
+from tasks.synthetic.topology import DEPENDENCIES, SERVICES
 
 
 class GroundTruth(BaseModel):
@@ -50,6 +50,11 @@ class Scenario:
     week_ago: bool  # also write the same window 7 days earlier
     severity: str
     symptom: str  # how the SRE's title describes it
+    # Services print trace context inside the message text (Sleuth, "TraceID: ..."), not as
+    # JSON fields, as many real logging patterns do.
+    text_traces: bool = False
+    # Seed n takes roots[n % len(roots)], so that consecutive seeds cover every variant.
+    root_by_seed: bool = False
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -106,6 +111,54 @@ SCENARIOS: dict[str, Scenario] = {
             "SEV2",
             "Login failures and 5xx at the edge",
         ),
+        # The harder ones: each takes away a signal the five above give for free.
+        Scenario(
+            "deploy-text-traces",
+            "deploy",
+            "bad-deploy, but every service writes its trace context only in the message text "
+            "(Sleuth [app,trace,span,true], 'TraceID: .. SpanID: ..', trace_id=.., "
+            "traceparent=..), never as a JSON field.",
+            ("checkout", "inventory", "payments"),
+            False,
+            "SEV2",
+            "5xx spike",
+            text_traces=True,
+            root_by_seed=True,
+        ),
+        Scenario(
+            "slow-callee",
+            "network",
+            "The network path to one service's pods adds latency (a degraded node/ENI); the "
+            "service logs nothing unusual, its callers' calls grow slow and some time out.",
+            ("inventory", "payments"),
+            False,
+            "SEV3",
+            "Slow pages and timeouts",
+            root_by_seed=True,
+        ),
+        Scenario(
+            "cpu-starved",
+            "cpu-throttling",
+            "One service is CPU-throttled (its CFS quota exhausted by a noisy co-tenant "
+            "process): everything it does gets slower and it completes fewer requests, with "
+            "no errors of its own; its callers time out.",
+            ("inventory", "checkout"),
+            False,
+            "SEV3",
+            "Slow pages and timeouts",
+            root_by_seed=True,
+        ),
+        Scenario(
+            "silent-exception",
+            "exception",
+            "A data-triggered exception in one service is answered with a bare 500 by a "
+            "catch-all handler that logs nothing; only its callers' errors show it.",
+            ("payments", "inventory"),
+            False,
+            "SEV2",
+            "5xx spike",
+            root_by_seed=True,
+        ),
     )
 }
 
@@ -119,7 +172,7 @@ SCENARIOS: dict[str, Scenario] = {
 class Fault:
     """The root cause's behaviour: `level(t)` in [0, 1] ramps up, holds, then fades."""
 
-    kind: str  # bug | slow | pool | config | shed
+    kind: str  # bug | slow | pool | config | shed | netdelay | cpu | silent
     service: str
     start: float
     end: float
@@ -127,6 +180,8 @@ class Fault:
     tail: float = 90.0
     p: float = 1.0  # probability that an affected request fails at full level
     version: str | None = None  # bug: only pods running this version fail
+    delay_ms: float = 0.0  # netdelay: median added per call; cpu: median run-queue wait
+    drop_ms: float = 0.0  # cpu: how long a dropped request keeps its caller (past any timeout)
 
     def level(self, t: float) -> float:
         if t < self.start:
@@ -251,6 +306,8 @@ def plan_incident(scenario: Scenario, seed: int, start: float) -> Plan:
     length = r.randint(34, 45) * 60
     end = start + length
     root = r.choice(scenario.roots)
+    if scenario.root_by_seed:
+        root = scenario.roots[seed % len(scenario.roots)]
     # SREs open the incident late or early: the root cause may start a few minutes before
     # the reported window or several minutes into it.
     onset = round(start + r.uniform(-3.5 * 60, 7 * 60), 3)
@@ -449,8 +506,79 @@ def _plan_lb_throttling(r: random.Random, d: _Draft, root: str, tl: Timeline) ->
     )
 
 
+# Per root: the median delay added to each call, sized so that a fifth or so of the calls
+# outlast the callers' timeouts (inventory: 1500/2000 ms, payments: 3000 ms).
+_NET_DELAY_MS = {"inventory": 900.0, "payments": 1800.0}
+
+
+def _plan_slow_callee(r: random.Random, d: _Draft, root: str, tl: Timeline) -> None:
+    delay = _NET_DELAY_MS[root]
+    d.fault = Fault("netdelay", root, tl.onset, tl.mitigated, ramp=60, tail=60, delay_ms=delay)
+    callers = sorted({dep.caller for dep in DEPENDENCIES.values() if dep.service == root})
+    d.description = (
+        f"From {hhmm(tl.onset)} the network path to {root}'s pods added latency (TCP "
+        f"retransmissions on a degraded node ENI; ~{delay / 1000:.1f} s median per call at full "
+        f"level). {root} itself logs nothing unusual: its own handling times are unchanged and "
+        f"it writes no errors. Its callers ({', '.join(callers)}) see their calls to {root} "
+        "grow slow; some time out and retry. The node was cordoned and the pods rescheduled "
+        f"at {hhmm(tl.mitigated)}. No change event."
+    )
+
+
+# Per root: (median run-queue wait at full level, longer than every caller's timeout).
+_CPU_STARVE = {"inventory": (700.0, 2000.0), "checkout": (1400.0, 8000.0)}
+_CPU_DROPPED = 0.4  # the share of arrivals beyond the throttled capacity, at full level
+
+
+def _plan_cpu_starved(r: random.Random, d: _Draft, root: str, tl: Timeline) -> None:
+    wait, drop = _CPU_STARVE[root]
+    d.fault = Fault(
+        "cpu",
+        root,
+        tl.onset,
+        tl.mitigated,
+        ramp=120,
+        tail=90,
+        p=_CPU_DROPPED,
+        delay_ms=wait,
+        drop_ms=drop,
+    )
+    d.description = (
+        f"From {hhmm(tl.onset)} {root} was CPU-throttled: a log-shipping sidecar stuck in a "
+        f"retry loop burned the pods' shared CFS quota. Everything {root} does got slower "
+        f"(handling time x1-6 plus ~{wait / 1000:.1f} s run-queue wait); up to "
+        f"{_CPU_DROPPED:.0%} of the requests waited in the accept queue until the caller gave "
+        f"up and were never handled (fewer requests per minute, no log line), and {root} "
+        f"logged no errors of its own; its callers time out. The sidecar was restarted at "
+        f"{hhmm(tl.mitigated)}. No change event."
+    )
+
+
+_SILENT_WHAT = {
+    "payments": "a nil-pointer panic in applyFX for charges in a currency added to the "
+    "merchant config that morning; payments' recover middleware answers 500 without logging, "
+    "and its request log sits inside it, so payments writes no line for these requests",
+    "inventory": "KeyError: 'warehouse_id' for SKUs from a new supplier feed; inventory's "
+    "catch-all exception handler answers 500 without logging, so only its access log shows "
+    "the 500s (no exception, no traceback)",
+}
+
+
+def _plan_silent_exception(r: random.Random, d: _Draft, root: str, tl: Timeline) -> None:
+    d.fault = Fault("silent", root, tl.onset, tl.mitigated, ramp=1, tail=1, p=_BUG_P[root])
+    d.description = (
+        f"From {hhmm(tl.onset)} {_SILENT_WHAT[root]}. Its callers log the 5xx and return their "
+        f"own errors. The bad records were removed at {hhmm(tl.mitigated)}. No deploy, no "
+        "change event."
+    )
+
+
 _PLANNERS: dict[str, Callable[[random.Random, _Draft, str, Timeline], None]] = {
     "bad-deploy": _plan_bad_deploy,
+    "deploy-text-traces": _plan_bad_deploy,
+    "slow-callee": _plan_slow_callee,
+    "cpu-starved": _plan_cpu_starved,
+    "silent-exception": _plan_silent_exception,
     "dependency-timeout": _plan_dependency_timeout,
     "db-pool-exhaustion": _plan_db_pool_exhaustion,
     "config-change": _plan_config_change,

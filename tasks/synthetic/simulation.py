@@ -89,7 +89,7 @@ class _SegmentRun:
         self.alb = AlbWriter(sink, rng, stats.sources["alb"], timestamps)
         rollouts = list(plan.rollouts) if seg.faults else []
         cluster = Cluster(plan.key, seg.name, self._versions(), seg.start, rollouts, rng)
-        app_log = AppLog(self.app, self.tally, timestamps)
+        app_log = AppLog(self.app, self.tally, timestamps, text_traces=plan.scenario.text_traces)
         rt = Runtime(plan, seg.faults, scale, rng, cluster, app_log, self.alb)
         self.edge = Edge(rt, Services(rt), np_rng)
         self.background = Background(rt)
