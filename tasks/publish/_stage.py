@@ -14,8 +14,9 @@ from pathlib import Path
 
 from tasks.contracts import Publication, PublishedCopy, ReviewRecord
 from tasks.errors import ReviewError
-from tasks.output import write_model_json
+from tasks.output import write_atomic, write_model_json
 from tasks.publish.targets import DRAFT, Stamp, open_target, sha256_file
+from tasks.render.approval import stamp_html, stamp_markdown
 from tasks.settings import Settings
 
 PUBLISHED_FILE = "published.json"
@@ -45,6 +46,7 @@ def publish(
     write_model_json(review, out_dir / REVIEW_FILE)
 
     files = {DRAFT: draft, REVIEW_FILE: out_dir / REVIEW_FILE}
+    files.update(_approved_copies(out_dir, review))
     files.update({name: out_dir / name for name in _DOCUMENTS if (out_dir / name).is_file()})
     files.update(
         {
@@ -82,6 +84,20 @@ def publish(
     )
     write_model_json(publication, out_dir / PUBLISHED_FILE)
     return publication
+
+
+def _approved_copies(out_dir: Path, review: ReviewRecord) -> dict[str, Path]:
+    """postmortem.md/.html: the approved draft with its approval where the draft banner was."""
+    copies = {}
+    for source, name, stamp in (
+        (out_dir / DRAFT, "postmortem.md", stamp_markdown),
+        (out_dir / "draft.html", "postmortem.html", stamp_html),
+    ):
+        if source.is_file():
+            target = out_dir / name
+            write_atomic(target, stamp(source.read_text(encoding="utf-8"), review))
+            copies[name] = target
+    return copies
 
 
 def _check_approval(

@@ -80,6 +80,8 @@ def test_folder_target_publishes_once_and_records_who_and_where(tmp_path: Path) 
         "draft.html",
         "draft.md",
         "findings.json",
+        "postmortem.html",
+        "postmortem.md",
         "review.json",
     ]
     recorded = Publication.model_validate_json((folder / PUBLISHED_FILE).read_text())
@@ -116,7 +118,15 @@ def test_s3_target_writes_versioned_keys_with_the_approval_as_metadata(
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
     assert keys == [
         f"team-a/postmortems/INC-7/v1/{n}"
-        for n in ("charts/errors.svg", "draft.html", "draft.md", "findings.json", "review.json")
+        for n in (
+            "charts/errors.svg",
+            "draft.html",
+            "draft.md",
+            "findings.json",
+            "postmortem.html",
+            "postmortem.md",
+            "review.json",
+        )
     ]
     head = s3.head_object(Bucket=bucket, Key="team-a/postmortems/INC-7/v1/draft.md")
     assert head["Metadata"] == {
