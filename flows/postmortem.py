@@ -45,6 +45,7 @@ from tasks.verify import find_blame, verify_analysis
 
 T = TypeVar("T")
 
+SPEC_FILE = "spec.json"
 FINDINGS_FILE = "findings.json"
 PACK_FILE = "evidence/pack.json"
 ANALYSIS_FILE = "analysis.json"
@@ -220,6 +221,7 @@ def incident_postmortem(
     """
     settings = settings or load_settings()
     out_dir = incident_dir(out or settings.out_dir, spec.id)
+    write_model_json(spec, out_dir / SPEC_FILE)  # the weekly review reads severity and MTTD/MTTR
     windows = candidate_windows(spec)
     gathered = gather_stage(spec, windows, out_dir, settings, progress)
     failures: list[StageFailure] = []
