@@ -189,6 +189,9 @@ class WeeklyReview(BaseModel):
     mttr: Duration = Field(default_factory=Duration)
     recurring: list[Recurrence] = Field(default_factory=list)
     action_items: list[ActionItem] = Field(default_factory=list)
+    action_items_to_write: int = Field(
+        0, description="Action items the drafts leave for the responders to write."
+    )
     trend: list[WeekCount] = Field(
         default_factory=list, description="Oldest first; this week last."
     )
@@ -293,6 +296,13 @@ def build_weekly_review(
         mttr=_duration([r.mttr_minutes for r in rows]),
         recurring=_recurring(horizon, current),
         action_items=_action_items(horizon, bounds.end),
+        action_items_to_write=sum(
+            1
+            for p in horizon
+            if p.analysis and p.verification
+            for c in p.analysis.claims
+            if c.section == "action_item" and c.id in p.verification.placeholders
+        ),
         trend=[_week_count(w, kept) for w in [*earlier, bounds]],
         warnings=warnings,
     )
@@ -376,10 +386,11 @@ def _action_items(records: list[PostmortemRecord], as_of: datetime) -> list[Acti
         for claim in p.analysis.claims:
             if claim.section != "action_item":
                 continue
+            # A placeholder only asks the responders to write the item: nothing to track yet.
+            if p.verification and claim.id in p.verification.placeholders:
+                continue
             verdict = p.verification.verdict(claim.id) if p.verification else None
             status = verdict.status if verdict else "not checked"
-            if p.verification and claim.id in p.verification.placeholders:
-                status = "to be written"
             text, _ = fill_facts(claim.text, p.pack)
             items.append(
                 ActionItem(

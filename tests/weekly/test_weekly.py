@@ -275,6 +275,15 @@ def test_open_action_items_by_priority_then_age() -> None:
     assert review.action_items[0].status == "verified"
 
 
+def test_placeholder_action_items_are_counted_not_listed() -> None:
+    rec = record("A", at(24), actions=(("P1", "Page on 5xx"), ("P2", "To be written")))
+    rec.verification.placeholders.append("C2")
+    review = build_weekly_review([rec], WEEK, SETTINGS)
+    assert [a.claim_id for a in review.action_items] == ["C1"]
+    assert review.action_items_to_write == 1
+    assert "1 more action item(s) are placeholders" in render_weekly(review, at(30))
+
+
 def test_the_trend_covers_the_four_weeks_before_oldest_first() -> None:
     records = [
         record("W44", at(27, month=10), severity="SEV3"),
