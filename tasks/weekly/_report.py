@@ -99,8 +99,12 @@ def _times_chart(review: WeeklyReview) -> Chart:
     with matplotlib.rc_context(_STYLE):
         fig = Figure(figsize=(7.5, 2.4))
         ax = fig.subplots()
-        ax.plot(weeks, mttd, marker="o", color=_MTTD, label="MTTD (median)")
-        ax.plot(weeks, mttr, marker="s", color=_MTTR, label="MTTR (median)")
+        # Positions, not category names: weeks without a value must keep their place on the axis.
+        x = list(range(len(weeks)))
+        ax.plot(x, mttd, marker="o", color=_MTTD, label="MTTD (median)")
+        ax.plot(x, mttr, marker="s", color=_MTTR, label="MTTR (median)")
+        ax.set_xticks(x, weeks)
+        ax.set_xlim(-0.5, len(weeks) - 0.5)
         ax.set_ylim(bottom=0)
         ax.margins(y=0.2)
         ax.set_ylabel("minutes")

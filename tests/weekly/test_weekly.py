@@ -343,6 +343,14 @@ def test_the_page_shows_every_section_and_keeps_hostile_text_inert() -> None:
     assert "Weekly reliability review 2026-W48" in html
 
 
+def test_the_times_chart_keeps_every_week_on_its_axis() -> None:
+    review = build_weekly_review(
+        [record("A", at(23), resolved=timedelta(minutes=9))], WEEK, SETTINGS
+    )
+    times = build_weekly_charts(review)[1].svg
+    assert all(w.week in times for w in review.trend)
+
+
 def test_charts_are_deterministic() -> None:
     review = build_weekly_review(
         [record("A", at(23), resolved=timedelta(minutes=9))], WEEK, SETTINGS
