@@ -402,3 +402,10 @@ def test_spec_moments_must_be_aware_and_are_kept_in_utc() -> None:
     assert spec.detected_at == at(23, 10, 10) and spec.resolved_at is None
     with pytest.raises(ValueError, match="timezone"):
         IncidentSpec.model_validate({**base, "resolved_at": "2026-11-23T12:10:00"})
+
+
+def test_a_monday_morning_run_reviews_the_week_that_just_ended() -> None:
+    from flows.weekly_review import last_week
+
+    assert last_week(at(30, 9)) == WEEK  # Monday 2026-11-30 09:00 UTC
+    assert last_week(datetime(2027, 1, 4, 9, tzinfo=UTC)) == "2026-W53"
