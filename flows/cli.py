@@ -512,6 +512,35 @@ def print_eval_report(report: EvalReport) -> None:
     Console(highlight=False, width=None if sys.stdout.isatty() else 160).print(table)
 
 
+@app.command()
+def weekly(
+    week: Annotated[
+        str | None, typer.Option("--week", help="ISO week, e.g. 2026-W47 (default: last week).")
+    ] = None,
+    out: OutOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write the weekly reliability review of the postmortems under the output root."""
+    from tasks.weekly import week_bounds
+
+    settings = resolve_settings()
+    try:
+        week = week_bounds(week).week if week else None
+    except PostmortemError as exc:
+        fail(f"--week: {exc}")
+    configure_prefect(as_json)
+    from flows.weekly_review import weekly_review
+
+    try:
+        path = weekly_review(week, settings, out)
+    except PostmortemError as exc:
+        fail(str(exc), exc.exit_code)
+    if as_json:
+        typer.echo(json.dumps({"weekly_review": str(path), "html": str(path.with_suffix(".html"))}))
+        return
+    err.print(f"Weekly review (not reviewed): [bold]{path}[/]")
+
+
 def main() -> None:
     app()
 

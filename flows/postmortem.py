@@ -51,6 +51,7 @@ from tasks.verify import check_edited_draft, find_blame, verify_analysis
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
+SPEC_FILE = "spec.json"
 FINDINGS_FILE = "findings.json"
 PACK_FILE = "evidence/pack.json"
 ANALYSIS_FILE = "analysis.json"
@@ -240,6 +241,7 @@ def build_draft(
 ) -> DraftResult:
     """The drafting stages, run as tasks of whichever flow calls this (the draft flow, or the
     whole run, where they must belong to the run itself for a resume to find their results)."""
+    write_model_json(spec, out_dir / SPEC_FILE)  # the weekly review reads severity and MTTD/MTTR
     windows = candidate_windows(spec)
     gathered = gather_stage(spec, windows, out_dir, settings, progress)
     failures: list[StageFailure] = []

@@ -168,6 +168,14 @@ class IncidentSpec(BaseModel):
     sources: list[Source] = Field(min_length=1)
     baseline: list[TimeWindow] = Field(default_factory=list)
     ai_dependencies: list[str] = Field(default_factory=list)
+    # For the weekly review's MTTD and MTTR; unknown until someone records them.
+    detected_at: AwareDatetime | None = Field(None, description="When a person or alert noticed.")
+    resolved_at: AwareDatetime | None = Field(None, description="When service was restored.")
+
+    @field_validator("detected_at", "resolved_at")
+    @classmethod
+    def _moments_to_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
 
     @model_validator(mode="after")
     def _unique_source_names(self) -> IncidentSpec:

@@ -300,3 +300,5 @@ def write_draft(
 format_time = _format_time
 format_percent = _format_percent
 format_number = _format_number
+# The weekly review inlines its own charts the same way.
+inline_charts = _inline_charts

@@ -52,13 +52,20 @@ def _combined(objects: dict[str, str]) -> str:
 
 # Spec fields added after the digests were recorded; the generator leaves them at their defaults.
 _NEWER_SOURCE_FIELDS = {"service_pattern"}
+_NEWER_SPEC_FIELDS = {"detected_at", "resolved_at"}
 
 
 def _canonical_spec(spec, source_root: str) -> str:
     for source in spec.sources:
         for name in _NEWER_SOURCE_FIELDS:
             assert getattr(source, name) == type(source).model_fields[name].default
-    text = spec.model_dump_json(exclude={"sources": {"__all__": _NEWER_SOURCE_FIELDS}})
+    for name in _NEWER_SPEC_FIELDS:
+        assert getattr(spec, name) == type(spec).model_fields[name].default
+    exclude = {
+        "sources": {"__all__": _NEWER_SOURCE_FIELDS},
+        **dict.fromkeys(_NEWER_SPEC_FIELDS, True),
+    }
+    text = spec.model_dump_json(exclude=exclude)
     assert text.count(source_root) == len(spec.sources)
     return text.replace(source_root, "<root>")
 

@@ -1,0 +1,36 @@
+"""The weekly reliability review: one page per ISO week over the published and pending postmortems."""
+
+from tasks.weekly._load import load_postmortems, load_record
+from tasks.weekly._report import (
+    build_weekly_charts,
+    render_weekly,
+    render_weekly_html,
+    write_weekly,
+)
+from tasks.weekly._review import (
+    PostmortemRecord,
+    WeeklyReview,
+    build_weekly_review,
+    iso_week,
+    mttd_minutes,
+    mttr_minutes,
+    previous_weeks,
+    week_bounds,
+)
+
+__all__ = [
+    "PostmortemRecord",
+    "WeeklyReview",
+    "build_weekly_charts",
+    "build_weekly_review",
+    "iso_week",
+    "load_postmortems",
+    "load_record",
+    "mttd_minutes",
+    "mttr_minutes",
+    "previous_weeks",
+    "render_weekly",
+    "render_weekly_html",
+    "week_bounds",
+    "write_weekly",
+]
