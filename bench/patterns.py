@@ -37,17 +37,7 @@ sys.path.insert(0, str(ROOT))
 from tasks.baseline.patterns import grouping_accuracy, mine_patterns  # noqa: E402
 
 LOGHUB = ROOT / "tests" / "data" / "loghub-2k"
-SYSTEMS = (
-    "Android",
-    "Apache",
-    "HDFS",
-    "Hadoop",
-    "OpenSSH",
-    "OpenStack",
-    "Spark",
-    "Windows",
-    "Zookeeper",
-)
+SYSTEMS = tuple(sorted(p.name for p in LOGHUB.iterdir() if p.is_dir()))
 
 # drain3's examples/drain3.ini, [MASKING] section (0.9.11).
 DRAIN3_MASKS = (

@@ -16,18 +16,14 @@ window; (b) those whose crude template (uuids, hex and digits masked) never occu
 service's baseline windows. A service with no such line is not ranked, and ties count as the
 expected hit under a random tie-break, as the README's scorer does.
 
-Two stop-gaps live here, not in tasks/, until the gather stage covers them:
-- the service comes only from the object key's file name in layouts like
-  `nova/nova-compute.log.gz`, so the bench sets `service` to the key's file stem and the
-  subsystem to its first folder when every row of an object carries the source name;
-- relative source paths in a spec are resolved against the spec file's folder.
+A service's subsystem is the first folder of its objects' keys (`nova/nova-compute.log.gz`
+belongs to nova); the service itself is whatever gather made of the rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections import defaultdict
@@ -35,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -49,15 +44,11 @@ from tasks.gather import gather_logs  # noqa: E402
 from tasks.settings import Settings  # noqa: E402
 
 KS = (1, 3, 5)
-_STEM = re.compile(r"(\.(log|txt|json|jsonl|gz|zst|bz2))+$")
 _MASKS = (
     (r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", "<U>"),
     (r"\b[0-9a-fA-F]{16,}\b|\b0x[0-9a-fA-F]+\b", "<H>"),
     (r"\d+", "<N>"),
 )
-# The miner cuts messages at this length anyway; cutting here keeps the bench running on
-# branches where its long-message path still fails.
-MESSAGE_CUT = 4096
 
 
 @dataclass
@@ -73,30 +64,14 @@ class Result:
     top: list[str] = field(default_factory=list)
 
 
-def _stem(key: str) -> str:
-    return _STEM.sub("", key.rsplit("/", 1)[-1])
-
-
-def fix_services(parquet: Path, source_names: set[str]) -> dict[str, str]:
-    """Bench stop-gap (see the module docstring): service from the key's stem; the subsystem map."""
-    table = pq.read_table(parquet)
-    keys = pc.fill_null(table["object_key"], "")
-    service = table["service"]
-    source_only = pc.is_in(pc.fill_null(service, ""), value_set=pa.array(sorted(source_names)))
-    if pc.any(source_only).as_py():
-        stems = pa.array([_stem(k) for k in keys.to_pylist()], pa.string())
-        service = pc.if_else(source_only, stems, service)
-        table = table.set_column(table.schema.get_field_index("service"), "service", service)
-    message = table["message"]
-    long = pc.greater(pc.fill_null(pc.utf8_length(message), 0), MESSAGE_CUT)
-    if pc.any(long).as_py():
-        cut = pc.utf8_slice_codeunits(message, 0, MESSAGE_CUT)
-        table = table.set_column(table.schema.get_field_index("message"), "message", cut)
-    pq.write_table(table, parquet)
+def subsystems(parquet: Path) -> dict[str, str]:
+    """Each service's subsystem: the first folder of its first object key, else itself."""
+    table = pq.read_table(parquet, columns=["service", "object_key"])
+    pairs = table.group_by(["service", "object_key"]).aggregate([])
     subsystem_of: dict[str, str] = {}
-    pairs = pa.table({"s": table["service"], "k": keys}).group_by(["s", "k"]).aggregate([])
-    for svc, key in zip(pairs["s"].to_pylist(), pairs["k"].to_pylist(), strict=True):
+    for svc, key in zip(pairs["service"].to_pylist(), pairs["object_key"].to_pylist(), strict=True):
         if svc is not None:
+            key = key or ""
             subsystem_of.setdefault(svc, key.split("/", 1)[0] if "/" in key else svc)
     return subsystem_of
 
@@ -156,18 +131,11 @@ def ranked_subsystems(ranking: list[str], subsystem_of: dict[str, str]) -> list[
 
 def run_incident(spec_path: Path, truth: dict, out: Path, settings: Settings) -> Result:
     spec = IncidentSpec.from_file(spec_path)
-    sources = []
-    for source in spec.sources:
-        if not source.is_s3 and not source.local_path.is_absolute():
-            source = source.model_copy(update={"uri": str(spec_path.parent / source.local_path)})
-        sources.append(source)
-    spec = spec.model_copy(update={"sources": sources})
     windows = candidate_windows(spec)
     started = time.monotonic()
     gathered = gather_logs(
         spec.sources, [windows.incident, *windows.baselines], out / spec.id, spec.id, settings
     )
-    subsystem_of = fix_services(gathered.parquet_path, {s.name for s in spec.sources})
     findings = findings_from_parquet(gathered.parquet_path, windows, spec.id, settings)
     seconds = time.monotonic() - started
     return Result(
@@ -176,7 +144,7 @@ def run_incident(spec_path: Path, truth: dict, out: Path, settings: Settings) ->
         subsystem=truth.get("subsystem"),
         process=truth.get("process"),
         ranking=[s.service for s in findings.suspects],
-        subsystem_of=subsystem_of,
+        subsystem_of=subsystems(gathered.parquet_path),
         naive=naive_scores(gathered.parquet_path, spec),
         seconds=seconds,
         top=[f"{s.service} {s.score:.2f}" for s in findings.suspects[:3]],

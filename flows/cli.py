@@ -19,7 +19,9 @@ from tasks.errors import PostmortemError, ReviewError, SpecError, StageError
 from tasks.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from tasks.contracts import GatherStats
     from tasks.evaluation import EvalReport
+    from tasks.synthetic.generator import GroundTruth
 
 app = typer.Typer(
     name="postmortem",
@@ -77,6 +79,14 @@ def hint_if_ephemeral_prefect(as_json: bool) -> None:
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+def load_spec(path: Path) -> IncidentSpec:
+    """The incident spec; a bad one is the user's to fix (exit 2)."""
+    try:
+        return IncidentSpec.from_file(path)
+    except SpecError as exc:
+        fail(str(exc))
 
 
 def resolve_settings(**overrides: Any) -> Settings:
@@ -148,10 +158,7 @@ def draft(
     as_json: JsonOption = False,
 ) -> None:
     """Gather, compare with the baseline and render a draft. Nothing is reviewed or published."""
-    try:
-        spec = IncidentSpec.from_file(incident)
-    except SpecError as exc:
-        fail(str(exc))
+    spec = load_spec(incident)
     settings = resolve_settings(
         s3_endpoint_url=endpoint_url, out_dir=out, analyst=analyst and analyst.value
     )
@@ -234,7 +241,9 @@ def demo(
     typer.echo(f"Draft: {outcome.draft.draft_path}")
 
 
-def report_demo(stats: Any, top_suspect: str | None, correct: bool, truth: Any) -> None:
+def report_demo(
+    stats: GatherStats, top_suspect: str | None, correct: bool, truth: GroundTruth
+) -> None:
     err.print(
         f"Read {stats.read} of {stats.listed} objects; {stats.lines_parsed:,} lines parsed, "
         f"{stats.lines_rejected:,} rejected."
@@ -272,10 +281,7 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """The whole flow: draft, wait for a reviewer's decision, publish on approval."""
-    try:
-        spec = IncidentSpec.from_file(incident)
-    except SpecError as exc:
-        fail(str(exc))
+    spec = load_spec(incident)
     settings = resolve_settings(s3_endpoint_url=endpoint_url, out_dir=out)
     configure_prefect(as_json)
     from flows.postmortem import postmortem_run

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -24,9 +23,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from flows.postmortem import incident_postmortem
-from tasks.contracts import DraftResult, GatherStats
+from tasks.contracts import DraftResult, GatherStats, IncidentSpec
 from tasks.errors import StageError
 from tasks.gather.storage import s3_client
+from tasks.output import write_model_json
 from tasks.settings import Settings
 from tasks.synthetic.embedded_s3 import embedded_s3
 from tasks.synthetic.generator import GroundTruth, S3Sink, generate_incident, write_outputs
@@ -65,6 +65,20 @@ def open_bucket(client: Any, name: str) -> None:
     client.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
 
 
+def _seed_incident(
+    client: Any, scenario: str, seed: int, scale: float, out: Path
+) -> tuple[IncidentSpec, GroundTruth, Path]:
+    """Write the scenario's logs to the embedded S3 and its spec and ground truth under
+    `<out>/inputs/<id>/` (apart from the logs, so the flow cannot see the truth)."""
+    open_bucket(client, DEMO_BUCKET)
+    spec, truth = generate_incident(
+        scenario, seed, S3Sink(client, DEMO_BUCKET), source_root=f"s3://{DEMO_BUCKET}", scale=scale
+    )
+    inputs = out / "inputs" / spec.id
+    write_outputs(spec, truth, inputs)
+    return spec, truth, inputs
+
+
 def run_demo(
     scenario: str,
     seed: int,
@@ -81,19 +95,8 @@ def run_demo(
         settings = (settings or Settings()).model_copy(
             update={"s3_endpoint_url": endpoint, "s3_unsigned": True, "out_dir": Path(out)}
         )
-        client = s3_client(settings)
-        open_bucket(client, DEMO_BUCKET)
         log(f"Embedded S3 at {endpoint}; writing the '{scenario}' incident (seed {seed})...")
-        spec, truth = generate_incident(
-            scenario,
-            seed,
-            S3Sink(client, DEMO_BUCKET),
-            source_root=f"s3://{DEMO_BUCKET}",
-            scale=scale,
-        )
-        # Ground truth lives apart from the logs, so the flow cannot see it.
-        inputs = Path(out) / "inputs" / spec.id
-        write_outputs(spec, truth, inputs)
+        spec, truth, inputs = _seed_incident(s3_client(settings), scenario, seed, scale, Path(out))
         log(f"Incident spec: {inputs / 'incident.yaml'}; running the flow...")
         draft = incident_postmortem(spec, settings=settings, progress=progress)
     return DemoOutcome(
@@ -169,17 +172,8 @@ def serve_demo(scenario: str, seed: int, out: Path, *, scale: float, settings: S
             }
         )
         client = s3_client(settings)
-        open_bucket(client, DEMO_BUCKET)
         open_bucket(client, PUBLISH_BUCKET)
-        spec, truth = generate_incident(
-            scenario,
-            seed,
-            S3Sink(client, DEMO_BUCKET),
-            source_root=f"s3://{DEMO_BUCKET}",
-            scale=scale,
-        )
-        inputs = out / "inputs" / spec.id
-        write_outputs(spec, truth, inputs)
+        spec, truth, inputs = _seed_incident(client, scenario, seed, scale, out)
         publish_to = [f"s3://{PUBLISH_BUCKET}", str(out / "published")]
         host = DemoHost(
             pid=os.getpid(),
@@ -192,7 +186,8 @@ def serve_demo(scenario: str, seed: int, out: Path, *, scale: float, settings: S
             truth=truth,
             publish_to=publish_to,
         )
-        (out / HOST_FILE).write_text(host.model_dump_json(indent=2), encoding="utf-8")
+        # Atomic: `start_demo` polls for this file and must never read half of it.
+        write_model_json(host, out / HOST_FILE)
         result = postmortem_run(spec, settings=settings, publish_to=publish_to)
         print(result.review.message, file=sys.stderr, flush=True)
 
@@ -207,13 +202,12 @@ def start_demo(
     startup_timeout: float = 900.0,
 ) -> WaitingDemo:
     """Start the background process and return once its run waits for review."""
-    from flows.review import STATUS_FILE
-    from tasks.contracts import EvidenceManifest, Findings, ReviewStatus
+    from flows.review import STATUS_FILE, read_status
+    from tasks.contracts import EvidenceManifest, Findings
 
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (out / HOST_FILE,):
-        stale.unlink(missing_ok=True)
+    (out / HOST_FILE).unlink(missing_ok=True)
     host_log = out / HOST_LOG
     started = time.time()
     with open(host_log, "wb") as sink:
@@ -244,8 +238,8 @@ def start_demo(
         if host is not None:
             status_path = host.out_dir / STATUS_FILE
             if status_path.is_file() and status_path.stat().st_mtime >= started:
-                status = ReviewStatus.model_validate_json(status_path.read_text(encoding="utf-8"))
-                if status.state == "waiting" and status.flow_run_id:
+                status = read_status(host.out_dir)
+                if status and status.state == "waiting" and status.flow_run_id:
                     break
         time.sleep(0.5)
     findings = Findings.model_validate_json((host.out_dir / "findings.json").read_text("utf-8"))
@@ -267,15 +261,6 @@ def start_demo(
         host_log=host_log,
         publish_to=host.publish_to,
     )
-
-
-def _command_name() -> str:
-    """`postmortem` when that is the one on PATH, else the path it was run by (`make demo`)."""
-    here = Path(sys.argv[0])
-    found = shutil.which("postmortem")
-    if here.name != "postmortem" or (found and Path(found).resolve() == here.resolve()):
-        return "postmortem"
-    return os.path.relpath(here)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -18,10 +19,9 @@ from typing import TypeVar
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE
-from pydantic import BaseModel
 
 from flows.progress import RichProgress
-from tasks.analysis import analyze, choose_analyst
+from tasks.analysis import analyze, api_token_counter
 from tasks.analysis.compare import compare_analyses
 from tasks.baseline import findings_from_parquet
 from tasks.baseline.frame import candidate_windows
@@ -41,15 +41,14 @@ from tasks.contracts import (
     WindowSet,
 )
 from tasks.errors import PostmortemError, ReviewError, StageError
-from tasks.evidence import build_evidence_pack, estimate_tokens, sdk_token_counter
+from tasks.evidence import build_evidence_pack
 from tasks.gather import gather_logs
-from tasks.output import incident_dir, write_model_json
+from tasks.output import incident_dir, read_model_json, write_model_json
 from tasks.render import BlameNote, bare_draft, build_charts, render_draft, write_draft
 from tasks.settings import Settings, load_settings
 from tasks.verify import check_edited_draft, find_blame, verify_analysis
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
 
 SPEC_FILE = "spec.json"
 FINDINGS_FILE = "findings.json"
@@ -79,12 +78,8 @@ def gather_stage(
     settings: Settings,
     progress: bool = False,
 ) -> GatherResult:
-    if not progress:
-        return gather_logs(
-            spec.sources, [windows.incident, *windows.baselines], out_dir, spec.id, settings
-        )
-    bars = RichProgress()
-    with bars.shown():
+    bars = RichProgress() if progress else None
+    with bars.shown() if bars else nullcontext():
         return gather_logs(
             spec.sources, [windows.incident, *windows.baselines], out_dir, spec.id, settings, bars
         )
@@ -103,30 +98,11 @@ def baseline_stage(
     return findings
 
 
-def token_counter(settings: Settings, api_key: str | None) -> Callable[[str], int] | None:
-    """The API's own token count when the first-party API is configured; else None (estimate)."""
-    if not api_key or settings.anthropic_base_url or choose_analyst(settings, True) != "claude":
-        return None
-    import anthropic
-
-    client = anthropic.Anthropic(api_key=api_key, max_retries=1, timeout=30.0)
-    exact = sdk_token_counter(client, settings.model)
-
-    def count(text: str) -> int:
-        # Counting is a nicety: if the API cannot be reached, the estimate still bounds the pack.
-        try:
-            return exact(text)
-        except anthropic.AnthropicError:
-            return estimate_tokens(text)
-
-    return count
-
-
 @task(name="evidence", persist_result=True, cache_policy=RESUMABLE)
 def evidence_stage(
     findings: Findings, gathered: GatherResult, out_dir: Path, settings: Settings
 ) -> EvidencePack:
-    counter = token_counter(settings, os.environ.get("ANTHROPIC_API_KEY"))
+    counter = api_token_counter(settings, os.environ.get("ANTHROPIC_API_KEY"))
     pack = build_evidence_pack(
         findings, gathered.manifest, gathered.parquet_path, settings, count_tokens=counter
     )
@@ -201,6 +177,27 @@ def render_stage(
     return write_draft(text, spec, out_dir, charts)
 
 
+def render_or_bare(
+    spec: IncidentSpec,
+    findings: Findings,
+    manifest: EvidenceManifest,
+    out_dir: Path,
+    failures: list[StageFailure],
+    pack: EvidencePack | None,
+    analysis: Analysis | None,
+    verification: Verification | None,
+) -> Path:
+    """The rendered draft; if rendering itself fails, a bare one that names the failures."""
+    draft_path = run_stage(
+        "render",
+        failures,
+        lambda: render_stage(
+            spec, findings, manifest, out_dir, failures, pack, analysis, verification
+        ),
+    )
+    return draft_path or write_draft(bare_draft(spec, failures), spec, out_dir)
+
+
 def run_stage(name: str, failures: list[StageFailure], call: Callable[[], T]) -> T | None:
     """Run one stage; if it fails, note why and carry on with what the others found."""
     try:
@@ -269,39 +266,58 @@ def build_draft(
             failures,
             lambda: verify_stage(analysis, findings, pack, manifest, spec, out_dir, settings),
         )
-    draft_path = run_stage(
-        "render",
-        failures,
-        lambda: render_stage(
-            spec, findings, manifest, out_dir, failures, pack, analysis, verification
-        ),
+    draft_path = render_or_bare(
+        spec, findings, manifest, out_dir, failures, pack, analysis, verification
     )
-    if draft_path is None:
-        draft_path = write_draft(bare_draft(spec, failures), spec, out_dir)
     create_markdown_artifact(
         key=artifact_key("draft", spec.id),
         markdown=draft_path.read_text(encoding="utf-8"),
         description=f"Draft postmortem for {spec.id} (not reviewed)",
     )
+    return _draft_result(
+        spec,
+        out_dir,
+        draft_path,
+        manifest,
+        findings,
+        analysis,
+        verification,
+        failures,
+        manifest_path=gathered.manifest_path,
+        parquet_path=gathered.parquet_path,
+    )
+
+
+def _draft_result(
+    spec: IncidentSpec,
+    out_dir: Path,
+    draft_path: Path,
+    manifest: EvidenceManifest,
+    findings: Findings,
+    analysis: Analysis | None,
+    verification: Verification | None,
+    failures: list[StageFailure],
+    *,
+    manifest_path: Path,
+    parquet_path: Path,
+    reanalysis_changes: list[str] | None = None,
+) -> DraftResult:
     return DraftResult(
         incident_id=spec.id,
         out_dir=out_dir,
         draft_path=draft_path,
         findings_path=out_dir / FINDINGS_FILE,
-        manifest_path=gathered.manifest_path,
-        parquet_path=gathered.parquet_path,
-        stats=gathered.manifest.stats,
-        errors=gathered.manifest.errors,
+        manifest_path=manifest_path,
+        parquet_path=parquet_path,
+        stats=manifest.stats,
+        errors=manifest.errors,
         warnings=findings.warnings,
         top_suspect=findings.suspects[0].service if findings.suspects else None,
         analyst=analysis.analyst if analysis else None,
         grounding_rate=verification.grounding_rate if verification else None,
         stage_failures=failures,
+        reanalysis_changes=reanalysis_changes,
     )
-
-
-def _load(model: type[M], path: Path) -> M | None:
-    return model.model_validate_json(path.read_bytes()) if path.is_file() else None
 
 
 @flow(name="reanalyze-postmortem", flow_run_name="reanalyze-{spec.id}")
@@ -312,17 +328,17 @@ def reanalyze_postmortem(
     and say what changed against the previous analysis, which is kept beside it."""
     settings = settings or load_settings()
     out_dir = Path(out or settings.out_dir) / spec.id
-    findings = _load(Findings, out_dir / FINDINGS_FILE)
-    manifest = _load(EvidenceManifest, out_dir / "evidence" / "manifest.json")
-    pack = _load(EvidencePack, out_dir / PACK_FILE)
+    findings = read_model_json(Findings, out_dir / FINDINGS_FILE)
+    manifest = read_model_json(EvidenceManifest, out_dir / "evidence" / "manifest.json")
+    pack = read_model_json(EvidencePack, out_dir / PACK_FILE)
     if findings is None or manifest is None or pack is None:
         raise StageError(
             "reanalyze",
             f"{out_dir} has no stored evidence (findings.json, evidence/manifest.json and "
             "evidence/pack.json); run `postmortem draft` first.",
         )
-    before = _load(Analysis, out_dir / ANALYSIS_FILE)
-    before_verification = _load(Verification, out_dir / VERIFICATION_FILE)
+    before = read_model_json(Analysis, out_dir / ANALYSIS_FILE)
+    before_verification = read_model_json(Verification, out_dir / VERIFICATION_FILE)
     if before is not None:
         write_model_json(before, out_dir / "analysis.previous.json")
     if before_verification is not None:
@@ -346,20 +362,17 @@ def reanalyze_postmortem(
         if before is not None and analysis is not None
         else []
     )
-    return DraftResult(
-        incident_id=spec.id,
-        out_dir=out_dir,
-        draft_path=draft_path,
-        findings_path=out_dir / FINDINGS_FILE,
+    return _draft_result(
+        spec,
+        out_dir,
+        draft_path,
+        manifest,
+        findings,
+        analysis,
+        verification,
+        failures,
         manifest_path=out_dir / "evidence" / "manifest.json",
         parquet_path=out_dir / "evidence" / "logs.parquet",
-        stats=manifest.stats,
-        errors=manifest.errors,
-        warnings=findings.warnings,
-        top_suspect=findings.suspects[0].service if findings.suspects else None,
-        analyst=analysis.analyst if analysis else None,
-        grounding_rate=verification.grounding_rate if verification else None,
-        stage_failures=failures,
         reanalysis_changes=changes if before is not None else None,
     )
 
@@ -382,7 +395,9 @@ def recheck_edited_draft(markdown: str, out_dir: Path, settings: Settings) -> li
     """Warnings about a reviewer's edited draft, against the draft it replaces (still on disk)."""
     draft = out_dir / "draft.md"
     original = draft.read_text(encoding="utf-8") if draft.is_file() else ""
-    return check_edited_draft(original, markdown, _load(Findings, out_dir / FINDINGS_FILE))
+    return check_edited_draft(
+        original, markdown, read_model_json(Findings, out_dir / FINDINGS_FILE)
+    )
 
 
 @flow(name="postmortem-run", flow_run_name="review-{spec.id}")
@@ -413,7 +428,7 @@ def postmortem_run(
             )
     else:
         draft = build_draft(spec, settings, out_dir, progress)
-    status = wait_for_review(spec, out_dir, settings, recheck=RECHECK)
+    status = wait_for_review(spec, out_dir, settings, recheck=recheck_edited_draft)
     publication = None
     if status.state == "approved":
         publication = publish_stage(
@@ -428,7 +443,3 @@ def postmortem_run(
         )
         write_model_json(status, out_dir / STATUS_FILE)
     return RunResult(draft=draft, review=status, publication=publication)
-
-
-#: Re-checks a reviewer's edited draft, (markdown, out_dir, settings) -> warnings.
-RECHECK: Callable[[str, Path, Settings], list[str]] | None = recheck_edited_draft

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from uuid import UUID
 
 from prefect.context import FlowRunContext
@@ -35,10 +35,12 @@ from tasks.contracts import (
     ReviewStatus,
     Verification,
 )
-from tasks.errors import ReviewError
-from tasks.output import write_model_json
+from tasks.errors import ObjectError, ReviewError
+from tasks.output import read_model_json, write_model_json
 from tasks.publish import sha256_file
 from tasks.settings import Settings
+
+M = TypeVar("M", bound=BaseModel)
 
 STATUS_FILE = "review-status.json"
 #: The flow-run input under which a waiting run names its draft, for `postmortem pending`.
@@ -63,13 +65,8 @@ class ReviewDecision(RunInput):
     )
 
 
-#: Re-checks a draft a reviewer edited: (markdown, out_dir, settings) -> warnings. The lead wires
-#: the verifier and the blameless check in here; the default finds nothing.
+#: Re-checks a draft a reviewer edited: (markdown, out_dir, settings) -> warnings.
 Recheck = Callable[[str, Path, Settings], list[str]]
-
-
-def no_recheck(markdown: str, out_dir: Path, settings: Settings) -> list[str]:
-    return []
 
 
 class PendingReview(BaseModel):
@@ -95,8 +92,7 @@ def wait_for_review(
     out_dir: Path,
     settings: Settings,
     *,
-    recheck: Recheck | None = None,
-    rerender: Callable[[str, IncidentSpec, Path], Path] | None = None,
+    recheck: Recheck,
 ) -> ReviewStatus:
     """Wait for decisions until one approves or rejects the draft in `out_dir`, or time runs out.
 
@@ -105,8 +101,6 @@ def wait_for_review(
     """
     from tasks.render import write_draft
 
-    rerender = rerender or write_draft
-    recheck = recheck or no_recheck
     draft = out_dir / "draft.md"
     ctx = FlowRunContext.get()
     run_id = str(ctx.flow_run.id) if ctx and ctx.flow_run else None
@@ -182,7 +176,7 @@ def wait_for_review(
             text = decision.edited_markdown
             warnings = recheck(_NOTES.sub("", text), out_dir, settings)
         text = with_review_notes(text, history, warnings)
-        rerender(text, spec, out_dir)
+        write_draft(text, spec, out_dir)
         _finish(out_dir, status, "changes_requested", f"Changes requested by {record.reviewer}.")
         round_, attempt = round_ + 1, 1
 
@@ -304,10 +298,11 @@ def _summary(out_dir: Path) -> str | None:
     return " ".join(said) or analysis.title or None
 
 
-def _read(path: Path, model: type[BaseModel]):
+def _read(path: Path, model: type[M]) -> M | None:
+    """The model in `path`, or None when it is missing or unreadable: every caller does without."""
     try:
-        return model.model_validate_json(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_model_json(model, path)
+    except ObjectError:
         return None
 
 
@@ -442,10 +437,7 @@ def draft_of(flow_run_id: str | UUID) -> dict | None:
 
 
 def read_status(out_dir: Path) -> ReviewStatus | None:
-    try:
-        return ReviewStatus.model_validate_json((out_dir / STATUS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    return _read(out_dir / STATUS_FILE, ReviewStatus)
 
 
 def await_outcome(out_dir: Path, before: ReviewStatus, timeout: float) -> ReviewStatus | None:

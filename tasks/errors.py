@@ -40,8 +40,6 @@ class StageError(PostmortemError):
 
     def __init__(self, stage: str, cause: str) -> None:
         super().__init__(f"The {stage} stage failed: {cause}")
-        self.stage = stage
-        self.cause = cause
 
 
 class ReviewError(PostmortemError):

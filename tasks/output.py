@@ -1,12 +1,18 @@
-"""The output folder `<out>/<incident-id>/` and the one atomic writer every stage uses."""
+"""The output folder `<out>/<incident-id>/`: the one atomic writer every stage uses, and the one
+reader of the stage outputs written there."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+
+from tasks.errors import ObjectError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def incident_dir(out_root: Path, incident_id: str) -> Path:
@@ -43,3 +49,25 @@ def write_atomic(path: Path, data: str | bytes) -> Path:
 def write_model_json(model: BaseModel, path: Path) -> Path:
     """Write a stage output as indented JSON, atomically."""
     return write_atomic(path, model.model_dump_json(indent=2))
+
+
+def read_model_json(model: type[M], path: Path) -> M | None:
+    """A stage output written by `write_model_json`, or None when the file is absent (that stage
+    did not run); a file that cannot be read or is not a valid `model` is an ObjectError naming
+    the file and the first field at fault."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ObjectError(f"{path}: cannot read it ({reason}).") from exc
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "file"
+        raise ObjectError(
+            f"{path}: not a valid {model.__name__} ({where}: {first['msg']})."
+        ) from None

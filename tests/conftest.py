@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import boto3
 import pytest
 
 from tasks.synthetic.embedded_s3 import embedded_s3
-
-DATA = Path(__file__).parent / "data"
 
 # Environment for the whole session, restored when it ends. Keys the tests must never see (a real
 # AWS profile or an Anthropic key from the developer's shell) are removed; S3 gets dummy keys.

@@ -33,3 +33,19 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
         write_atomic(target, 42)  # type: ignore[arg-type]
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["draft.md"]
+
+
+def test_stage_outputs_read_back_and_bad_files_are_named(tmp_path: Path) -> None:
+    from tasks.contracts import RedactionReport
+    from tasks.errors import ObjectError
+    from tasks.output import read_model_json, write_model_json
+
+    path = write_model_json(RedactionReport(counts={"email": 2}), tmp_path / "r.json")
+    assert read_model_json(RedactionReport, path) == RedactionReport(counts={"email": 2})
+    assert read_model_json(RedactionReport, tmp_path / "absent.json") is None
+    (tmp_path / "bad.json").write_text('{"counts": {"email": "many"}}')
+    with pytest.raises(ObjectError, match=r"bad\.json: not a valid RedactionReport \(counts"):
+        read_model_json(RedactionReport, tmp_path / "bad.json")
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ObjectError, match=r"binary\.json: cannot read it"):
+        read_model_json(RedactionReport, tmp_path / "binary.json")

@@ -4,7 +4,12 @@ interface, with the analyst's own health recorded as part of the result."""
 from tasks.analysis._base import Analyst, AnalystFailed
 from tasks.analysis._claude import ClaudeAnalyst
 from tasks.analysis._offline import OfflineAnalyst
-from tasks.analysis._stage import analyze, choose_analyst, self_analysis_services
+from tasks.analysis._stage import (
+    analyze,
+    api_token_counter,
+    choose_analyst,
+    self_analysis_services,
+)
 
 __all__ = [
     "Analyst",
@@ -12,6 +17,7 @@ __all__ = [
     "ClaudeAnalyst",
     "OfflineAnalyst",
     "analyze",
+    "api_token_counter",
     "choose_analyst",
     "self_analysis_services",
 ]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx2
 
 from tasks.analysis._base import Analyst, AnalystFailed
 from tasks.analysis._claude import ClaudeAnalyst
 from tasks.analysis._offline import OfflineAnalyst
 from tasks.contracts import Analysis, EvidencePack, Findings, IncidentSpec
+from tasks.evidence import sdk_token_counter
 from tasks.settings import Settings
 
 
@@ -24,6 +27,21 @@ def choose_analyst(settings: Settings, api_key_present: bool) -> str:
     if settings.bedrock_region:
         return "bedrock"
     return "offline"
+
+
+def api_token_counter(
+    settings: Settings, api_key: str | None, *, http_client: httpx2.Client | None = None
+) -> Callable[[str], int] | None:
+    """The API's own token count for the evidence pack when the first-party API will analyse it;
+    None (the pack's estimate) for Bedrock, gateways and the offline analyst."""
+    if not api_key or settings.anthropic_base_url or choose_analyst(settings, True) != "claude":
+        return None
+    import anthropic
+
+    client = anthropic.Anthropic(
+        api_key=api_key, max_retries=1, timeout=30.0, http_client=http_client
+    )
+    return sdk_token_counter(client, settings.model)
 
 
 def self_analysis_services(findings: Findings, spec: IncidentSpec) -> list[str]:

@@ -25,7 +25,7 @@ How
 
 Why not drain3 (or drain3-improved, the same Drain algorithm)
 -------------------------------------------------------------
-bench/patterns.py measures both on the same lines (figures in docs/readme/patterns.md).
+bench/patterns.py measures both on the same lines (figures in docs/patterns.md).
 - Accuracy. drain3's limit is its similarity threshold, which merges events that differ in a
   word or two (`"GET ..."`/`"POST ..."`, VM Paused/Resumed, "Failed none/password for invalid
   user") and splits one event whose variables it did not mask.

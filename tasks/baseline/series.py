@@ -18,10 +18,7 @@ MAX_CHARTED_SERVICES = 6
 def charted_services(services: list[ServiceStats], suspects: list[Suspect]) -> list[str]:
     """Suspects first (in rank order), then the services whose error rate rose most."""
     chosen = [s.service for s in suspects[:MAX_CHARTED_SERVICES]]
-    by_rise = sorted(
-        services,
-        key=lambda s: -(s.error_rate.delta or 0.0) if s.error_rate.delta is not None else 0.0,
-    )
+    by_rise = sorted(services, key=lambda s: -(s.error_rate.delta or 0.0))
     for stats in by_rise:
         if len(chosen) >= MAX_CHARTED_SERVICES:
             break

@@ -1,4 +1,4 @@
-"""The baseline stage: compare the incident window with normal windows, deterministically.
+"""The baseline stage's statistics: the incident window against normal windows, deterministically.
 
 Every number in the postmortem comes from here. Per service and per log pattern we count lines
 and errors in the incident window and in the pooled baselines, normalise by window length, and

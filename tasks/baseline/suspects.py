@@ -507,14 +507,14 @@ def _latency_part(
             )
             best = (value, text)
     if signals.n_slow >= MIN_CHAIN_TRACES and signals.slow_deepest[s] > 0:
-        share = signals.slow_deepest[cand.service] / signals.n_slow
+        share = signals.slow_deepest[s] / signals.n_slow
         if share > best[0]:
             best = (
                 share,
-                f"the deepest service in {int(signals.slow_deepest[cand.service])} of "
+                f"the deepest service in {int(signals.slow_deepest[s])} of "
                 f"{signals.n_slow} requests slower than the baseline's 95th percentile",
             )
-            cand.evidence += view.evidence(signals.examples.get(("slow", cand.service), []))
+            cand.evidence += view.evidence(signals.examples.get(("slow", s), []))
     if best[0] <= 0:
         return
     cand.parts["latency"] = best[0]
@@ -619,14 +619,14 @@ def _suspect(cand: _Candidate, rank: int) -> Suspect:
     )
 
 
-def score_services(
+def _score_services(
     view: WindowedFrame,
     services: list[ServiceStats],
     patterns: list[PatternFinding],
     onsets: list[Onset],
     changes: list[ChangeEvent],
-    signals: TraceSignals | None = None,
-    alpha: float = 0.01,
+    signals: TraceSignals,
+    alpha: float,
 ) -> list[_Candidate]:
     """Every service with its score components, unfiltered and unsorted."""
     n_services = len(view.service_names)
@@ -656,11 +656,10 @@ def score_services(
         for part in ("errors", "new_patterns"):
             if part in cand.parts:
                 cand.parts[part] *= own
-        if signals is not None:
-            _structure_depth(cand, view, signals)
-            _latency_part(cand, view, signals, alpha)
-            _missing_part(cand, signals)
-            _throughput_part(cand, view, signals, alpha)
+        _structure_depth(cand, view, signals)
+        _latency_part(cand, view, signals, alpha)
+        _missing_part(cand, signals)
+        _throughput_part(cand, view, signals, alpha)
         cand.deviated = _own_deviation(cand, st)
         cand.listed = bool(cand.deviated or reach[code] > 0 or "missing" in cand.parts)
         if not cand.deviated:
@@ -681,8 +680,8 @@ def rank_suspects(
     patterns: list[PatternFinding],
     onsets: list[Onset],
     changes: list[ChangeEvent],
-    signals: TraceSignals | None = None,
-    alpha: float = 0.01,
+    signals: TraceSignals,
+    alpha: float,
 ) -> list[Suspect]:
     """Services ranked by how likely each is the incident's origin (see the module docstring).
 
@@ -690,7 +689,7 @@ def rank_suspects(
     lines: nothing significant), the services with any graded evidence are ranked instead, by
     the same score, rather than ranking nothing.
     """
-    scored = score_services(view, services, patterns, onsets, changes, signals, alpha)
+    scored = _score_services(view, services, patterns, onsets, changes, signals, alpha)
     candidates = [c for c in scored if c.listed]
     if not candidates:
         candidates = [c for c in scored if c.score > 0]

@@ -254,8 +254,6 @@ def _structure(df: pd.DataFrame, sig_: TraceSignals, n: int) -> None:
 
     # Missing members: per entry service, how often each service appears in baseline traces,
     # against how often it appears in the incident's failing or slow ones.
-    sig_.missing = np.zeros(n)
-    sig_.missing_expected = np.zeros(n)
     affected_ids = np.union1d(failing_ids, slow_ids)
     affected = traces.loc[traces.index.isin(affected_ids)]
     if affected.empty:

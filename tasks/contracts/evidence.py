@@ -70,8 +70,7 @@ class RejectTally(BaseModel):
 
     def add(self, line: int, reason: str, raw: bytes | str) -> None:
         self.counts[reason] = self.counts.get(reason, 0) + 1
-        seen = sum(1 for e in self.examples if e.reason == reason)
-        if seen < MAX_EXAMPLES_PER_REASON:
+        if self._room_for(reason):
             text = raw if isinstance(raw, str) else raw[:400].decode("utf-8", "replace")
             self.examples.append(RejectedLine(line=line, reason=reason, excerpt=text[:200]))
 
@@ -79,8 +78,11 @@ class RejectTally(BaseModel):
         for reason, n in other.counts.items():
             self.counts[reason] = self.counts.get(reason, 0) + n
         for ex in other.examples:
-            if sum(1 for e in self.examples if e.reason == ex.reason) < MAX_EXAMPLES_PER_REASON:
+            if self._room_for(ex.reason):
                 self.examples.append(ex)
+
+    def _room_for(self, reason: str) -> bool:
+        return sum(1 for e in self.examples if e.reason == reason) < MAX_EXAMPLES_PER_REASON
 
 
 class ObjectStatus(StrEnum):

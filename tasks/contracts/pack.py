@@ -7,12 +7,17 @@ from the findings, so the AI never writes a number of its own.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-FACT_ID_PATTERN = r"^F:[A-Za-z0-9._:/-]+$"
+_FACT_ID = r"F:[A-Za-z0-9._:/-]+"
+FACT_ID_PATTERN = rf"^{_FACT_ID}$"
+# A fact cited in a claim's text, `{F:checkout.error_rate.incident}`; group 1 is the ID. The one
+# definition for every reader of claims (the renderer fills them in, the verifier checks them).
+FACT_REFERENCE = re.compile(rf"\{{\s*({_FACT_ID})\s*\}}")
 
 FactUnit = Literal["count", "ratio", "ms", "per_min", "time", "score", "text"]
 PackItemKind = Literal["pattern", "suspect", "onset", "change", "timeline"]

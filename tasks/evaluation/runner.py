@@ -20,14 +20,14 @@ from tasks.contracts import Analysis, EvidenceManifest, EvidencePack, Findings, 
 from tasks.errors import PostmortemError
 from tasks.evaluation.cases import EvalCase, select_cases
 from tasks.evaluation.scoring import AnalystSummary, CaseScore, score_case, summarise
+from tasks.output import read_model_json
 from tasks.settings import Settings
 
 FINDINGS_FILE = "findings.json"
 ANALYSIS_FILE = "analysis.json"
 VERIFICATION_FILE = "verification.json"
 MANIFEST_FILE = "evidence/manifest.json"
-# Where the evidence pack may be written; the first that exists is read.
-PACK_FILES = ("evidence/pack.json", "pack.json", "evidence_pack.json")
+PACK_FILE = "evidence/pack.json"
 
 
 class DraftOutputs(BaseModel):
@@ -42,27 +42,15 @@ def read_outputs(folder: Path) -> DraftOutputs:
     """The stage outputs in a draft folder; only findings.json is required."""
     folder = Path(folder)
 
-    def load(model: type[BaseModel], *names: str):
-        for name in names:
-            path = folder / name
-            if path.is_file():
-                try:
-                    return model.model_validate_json(path.read_bytes())
-                except ValidationError as exc:
-                    raise PostmortemError(
-                        f"{path}: not a valid {model.__name__} ({exc.error_count()} errors)."
-                    ) from exc
-        return None
-
-    findings = load(Findings, FINDINGS_FILE)
+    findings = read_model_json(Findings, folder / FINDINGS_FILE)
     if findings is None:
         raise PostmortemError(f"{folder}: the draft wrote no {FINDINGS_FILE}.")
     return DraftOutputs(
         findings=findings,
-        analysis=load(Analysis, ANALYSIS_FILE),
-        verification=load(Verification, VERIFICATION_FILE),
-        manifest=load(EvidenceManifest, MANIFEST_FILE),
-        pack=load(EvidencePack, *PACK_FILES),
+        analysis=read_model_json(Analysis, folder / ANALYSIS_FILE),
+        verification=read_model_json(Verification, folder / VERIFICATION_FILE),
+        manifest=read_model_json(EvidenceManifest, folder / MANIFEST_FILE),
+        pack=read_model_json(EvidencePack, folder / PACK_FILE),
     )
 
 
@@ -133,8 +121,9 @@ def run_eval(
     """Draft every case with `settings` (its analyst, model and budget) and score it.
 
     A case that fails is a row with its error, not the end of the run. With several analysts,
-    pass `include_baseline` for the first only, so the baseline and recorded rows appear once. `draft` defaults to
-    the incident flow; it takes (spec, settings=...) and writes into settings.out_dir.
+    pass `include_baseline` for the first only, so the baseline and recorded rows appear once.
+    `draft` defaults to the incident flow; it takes (spec, settings=...) and writes into
+    settings.out_dir.
     """
     if draft is None:
         from flows.postmortem import incident_postmortem as draft

@@ -64,7 +64,7 @@ def analysis_ranking(analysis: Analysis) -> list[str]:
     causal.sort(
         key=lambda ic: (_SECTION_ORDER[ic[1].section], _CONFIDENCE[ic[1].confidence], ic[0])
     )
-    return list(dict.fromkeys(c.service for _, c in causal if c.service))
+    return list(dict.fromkeys(c.service for _, c in causal))
 
 
 def findings_ranking(findings: Findings) -> list[str]:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from tasks.contracts import Change, Findings, ServiceStats
+from tasks.contracts import (
+    Change,
+    ChangeEvent,
+    Findings,
+    Onset,
+    PatternFinding,
+    ServiceStats,
+    Suspect,
+    TimelineEntry,
+)
 from tasks.contracts.pack import Fact, FactUnit
 from tasks.render import format_number, format_percent, format_time
 
@@ -112,3 +121,44 @@ def service_facts(s: ServiceStats) -> list[Fact]:
             )
         )
     return facts
+
+
+def suspect_fact(s: Suspect) -> Fact:
+    key = fact_key(s.service)
+    return make_fact(f"F:{key}.suspect_score", s.service, "suspect_score", "score", s.score)
+
+
+def onset_fact(o: Onset) -> Fact:
+    return make_fact(f"F:{fact_key(o.service)}.onset", o.service, "onset", "time", at=o.at)
+
+
+def change_fact_id(index: int) -> str:
+    """The ID of the time of `Findings.changes[index]`."""
+    return f"F:change.{index}.at"
+
+
+def change_fact(index: int, c: ChangeEvent) -> Fact:
+    return make_fact(change_fact_id(index), c.service or "change", "at", "time", at=c.at)
+
+
+def pattern_facts(p: PatternFinding) -> list[Fact]:
+    key = f"pattern.{fact_key(p.pattern_id)}"
+    facts = [
+        make_fact(f"F:{key}.{name}", p.pattern_id, name, unit, getattr(p, name))
+        for name, unit in (
+            ("incident_count", "count"),
+            ("baseline_count", "count"),
+            ("incident_per_min", "per_min"),
+            ("baseline_per_min", "per_min"),
+        )
+    ]
+    if p.first_seen is not None:
+        facts.append(
+            make_fact(f"F:{key}.first_seen", p.pattern_id, "first_seen", "time", at=p.first_seen)
+        )
+    return facts
+
+
+def timeline_fact(index: int, t: TimelineEntry) -> Fact:
+    """The time of `Findings.timeline[index]`."""
+    return make_fact(f"F:timeline.{index}.at", t.service or "incident", "at", "time", at=t.at)

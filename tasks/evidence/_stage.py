@@ -13,7 +13,15 @@ from tasks.contracts import EvidenceManifest, Findings
 from tasks.contracts.findings import PatternFinding
 from tasks.contracts.pack import EvidencePack, Fact, PackItem, PackItemKind
 from tasks.evidence._exemplars import RawLine, read_lines
-from tasks.evidence._facts import fact_key, incident_facts, make_fact, service_facts
+from tasks.evidence._facts import (
+    change_fact,
+    incident_facts,
+    onset_fact,
+    pattern_facts,
+    service_facts,
+    suspect_fact,
+    timeline_fact,
+)
 from tasks.evidence.redact import Redactor
 from tasks.render import template_environment
 from tasks.settings import Settings
@@ -121,7 +129,7 @@ def _candidates(findings: Findings) -> list[_Candidate]:
     return ordered
 
 
-def _line_text(raw: RawLine, kind: PackItemKind, redactor: Redactor) -> str:
+def _line_text(raw: RawLine, redactor: Redactor) -> str:
     parts = []
     if raw.ts is not None:
         parts.append(f"{raw.ts:%H:%M:%S}Z")
@@ -154,9 +162,8 @@ def build_evidence_pack(
 ) -> EvidencePack:
     """The redacted, token-budgeted digest of the findings that the analyst reads.
 
-    `count_tokens` counts a text's tokens exactly (the analysis stage passes the SDK's
-    `messages.count_tokens` when the first-party API is configured); without it, a deliberately
-    high estimate is used.
+    `count_tokens` counts a text's tokens exactly (the flow passes `sdk_token_counter`'s count
+    when the first-party API is configured); without it, a deliberately high estimate is used.
     """
     redactor = Redactor(ips=settings.redact_ips, emails=settings.redact_emails)
     budget = settings.evidence_budget_tokens
@@ -223,7 +230,7 @@ def _read_items(
             service=c.service,
             pattern_id=c.pattern_id,
             change_index=c.change_index,
-            text=_line_text(raw, c.kind, redactor),
+            text=_line_text(raw, redactor),
         )
         items.append((c, item))
     return items, missing
@@ -275,7 +282,7 @@ def _fit(
 ) -> _Selection:
     """The largest selection whose estimate fits `target`: the non-exemplar sections are halved
     until they leave room for exemplars, then exemplars are added by bisection."""
-    sel = sections.full_selection(0)
+    sel = sections.full_selection()
     while estimate_tokens(render(sel)) > target * 0.6 and sections.shrink(sel):
         pass
     lo, hi = 0, n_items
@@ -305,14 +312,15 @@ class _Sections:
         self.patterns = [_pattern_row(p, red) for p in findings.patterns[:MAX_PATTERNS]]
         self.timeline = _timeline_rows(findings, red)
 
-    def full_selection(self, n_items: int) -> _Selection:
+    def full_selection(self) -> _Selection:
+        """Every row of every section, and no exemplars yet."""
         return _Selection(
             suspects=len(self.suspects),
             services=len(self.services),
             patterns=len(self.patterns),
             changes=len(self.changes),
             timeline=len(self.timeline),
-            items=n_items,
+            items=0,
         )
 
     def shrink(self, sel: _Selection) -> bool:
@@ -368,26 +376,21 @@ _Redact = Callable[[str], str]
 
 
 def _suspect_rows(findings: Findings, red: _Redact) -> list[dict[str, Any]]:
-    return [
-        {
-            "rank": s.rank,
-            "service": s.service,
-            "score_fact": f"F:{fact_key(s.service)}.suspect_score",
-            "score_display": f"{s.score:.2f}",
-            "reasons": [red(r) for r in s.reasons],
-            "evidence_ids": s.evidence_ids[: EXEMPLARS_PER_OBJECT * 2],
-            "facts": [
-                make_fact(
-                    f"F:{fact_key(s.service)}.suspect_score",
-                    s.service,
-                    "suspect_score",
-                    "score",
-                    s.score,
-                ),
-            ],
-        }
-        for s in findings.suspects[:MAX_SUSPECTS]
-    ]
+    rows = []
+    for s in findings.suspects[:MAX_SUSPECTS]:
+        fact = suspect_fact(s)
+        rows.append(
+            {
+                "rank": s.rank,
+                "service": s.service,
+                "score_fact": fact.id,
+                "score_display": fact.display,
+                "reasons": [red(r) for r in s.reasons],
+                "evidence_ids": s.evidence_ids[: EXEMPLARS_PER_OBJECT * 2],
+                "facts": [fact],
+            }
+        )
+    return rows
 
 
 def _service_rows(findings: Findings) -> list[dict[str, Any]]:
@@ -416,9 +419,7 @@ def _onset_rows(findings: Findings, red: _Redact) -> list[dict[str, Any]]:
             "signal": o.signal,
             "method": red(o.method),
             "evidence_ids": o.evidence_ids[:EXEMPLARS_PER_OBJECT],
-            "fact": make_fact(
-                f"F:{fact_key(o.service)}.onset", o.service, "onset", "time", at=o.at
-            ),
+            "fact": onset_fact(o),
         }
         for o in findings.onsets
     ]
@@ -434,7 +435,7 @@ def _change_rows(findings: Findings, red: _Redact) -> list[dict[str, Any]]:
             "summary": red(c.summary),
             "actor": red(c.actor) if c.actor else None,
             "evidence_ids": c.evidence_ids[:EXEMPLARS_PER_OBJECT],
-            "fact": make_fact(f"F:change.{i}.at", c.service or "change", "at", "time", at=c.at),
+            "fact": change_fact(i, c),
         }
         for i, c in enumerate(findings.changes[:MAX_CHANGES])
     ]
@@ -449,26 +450,8 @@ def _pattern_row(p: PatternFinding, red: _Redact) -> dict[str, Any]:
         "level": p.level,
         "template": red(p.template),
         "exemplars": p.exemplars[:EXEMPLARS_PER_OBJECT],
-        "facts": _pattern_facts(p),
+        "facts": pattern_facts(p),
     }
-
-
-def _pattern_facts(p: PatternFinding) -> list[Fact]:
-    key = f"pattern.{fact_key(p.pattern_id)}"
-    facts = [
-        make_fact(f"F:{key}.{name}", p.pattern_id, name, unit, getattr(p, name))
-        for name, unit in (
-            ("incident_count", "count"),
-            ("baseline_count", "count"),
-            ("incident_per_min", "per_min"),
-            ("baseline_per_min", "per_min"),
-        )
-    ]
-    if p.first_seen is not None:
-        facts.append(
-            make_fact(f"F:{key}.first_seen", p.pattern_id, "first_seen", "time", at=p.first_seen)
-        )
-    return facts
 
 
 def _timeline_rows(findings: Findings, red: _Redact) -> list[dict[str, Any]]:
@@ -479,7 +462,7 @@ def _timeline_rows(findings: Findings, red: _Redact) -> list[dict[str, Any]]:
             "service": t.service,
             "text": red(t.text),
             "evidence_ids": t.evidence_ids[:2],
-            "fact": make_fact(f"F:timeline.{i}.at", t.service or "incident", "at", "time", at=t.at),
+            "fact": timeline_fact(i, t),
         }
         for i, t in enumerate(findings.timeline[:MAX_TIMELINE])
     ]
@@ -488,11 +471,16 @@ def _timeline_rows(findings: Findings, red: _Redact) -> list[dict[str, Any]]:
 def sdk_token_counter(client: Any, model: str) -> Callable[[str], int]:
     """`count_tokens` for build_evidence_pack from an `anthropic.Anthropic` client: the pack text
     as one user message, counted by the API (first-party only; Bedrock has no such endpoint)."""
+    import anthropic
 
     def count(text: str) -> int:
-        result = client.messages.count_tokens(
-            model=model, messages=[{"role": "user", "content": text}]
-        )
+        # Counting is a nicety: if the API cannot be reached, the estimate still bounds the pack.
+        try:
+            result = client.messages.count_tokens(
+                model=model, messages=[{"role": "user", "content": text}]
+            )
+        except anthropic.AnthropicError:
+            return estimate_tokens(text)
         return int(result.input_tokens)
 
     return count

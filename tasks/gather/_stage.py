@@ -12,10 +12,11 @@ row order in the Parquet file carries no meaning: sort by `ts`.
 
 Parallelism. isal, hashlib, numpy and pyarrow release the GIL, so reading and inflating run on
 `download_concurrency` threads and the JSON-lines parsers on `parse_workers` threads (0 = one
-per core). Formats parsed line by line in Python (text, ALB, CloudWatch export) go to a pool
-of as many worker processes, started only when the input is big enough to repay it; workers
-get blocks of bytes and return Arrow tables already cut to the windows. The pool re-imports
-`__main__` (fork-server semantics), so entry points need an `if __name__ == "__main__"` guard.
+per core). Formats parsed line by line in Python (text, ALB, CloudWatch export, VPC flow)
+go to a pool of as many worker processes, started only when the input is big enough to repay
+it; workers get blocks of bytes and return Arrow tables already cut to the windows. The pool
+re-imports `__main__` (fork-server semantics), so entry points need an
+`if __name__ == "__main__"` guard.
 
 Failure policy. A source that cannot be listed adds one sentence to `manifest.errors`, and the
 others are still read. An object that cannot be read is FAILED with the reason; the others

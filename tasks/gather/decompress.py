@@ -13,7 +13,7 @@ Compression is recognised by magic bytes, never by file extension: shippers name
 Corrupt or truncated compressed data raises `CorruptStream`, which says how many decompressed
 bytes came out before the damage. The gather stage keeps the lines it had already parsed from
 such an object (they are genuine records, and each one still leads back to its line) and marks
-the object FAILED with that sentence, so the reviewer knows the object was only partly read.
+the object PARTIAL with that sentence, so the reviewer knows the object was only partly read.
 
 `iter_line_blocks` cuts a decompressed stream into blocks of complete lines, each with the
 1-based number of its first line. A line longer than `max_line_bytes` becomes an empty line, so
@@ -81,15 +81,24 @@ def detect_compression(head: bytes) -> Compression:
     return Compression.NONE
 
 
-class _Prefixed(io.RawIOBase):
+class ReadStream(io.RawIOBase):
+    """A readable raw stream defined by its `read`; `readinto` follows from it."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _Prefixed(ReadStream):
     """A stream with some already-read bytes put back in front of it."""
 
     def __init__(self, head: bytes, rest: BinaryIO) -> None:
         self._head = memoryview(head)
         self._rest = rest
-
-    def readable(self) -> bool:
-        return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
         if self._head:
@@ -134,20 +143,17 @@ def peek(stream: BinaryIO, size: int) -> tuple[bytes, BinaryIO]:
     return head, _Prefixed(head, rest)  # type: ignore[return-value]
 
 
-class _Broken(io.RawIOBase):
+class _Broken(ReadStream):
     """What is left of a stream that broke: the error, on every read."""
 
     def __init__(self, error: CorruptStream) -> None:
         self._error = error
 
-    def readable(self) -> bool:
-        return True
-
     def read(self, size: int = -1) -> bytes:
         raise self._error
 
 
-class _Decompressed(io.RawIOBase):
+class _Decompressed(ReadStream):
     """Counts what comes out and turns codec errors into `CorruptStream`.
 
     Errors raised by the underlying stored-bytes stream (network, permissions) pass through
@@ -160,9 +166,6 @@ class _Decompressed(io.RawIOBase):
         self._errors = errors
         self.bytes_out = 0
 
-    def readable(self) -> bool:
-        return True
-
     def read(self, size: int = -1) -> bytes:
         try:
             data = self._reader.read(size)
@@ -171,13 +174,8 @@ class _Decompressed(io.RawIOBase):
         self.bytes_out += len(data)
         return data
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
-
-class _GzipMembers(io.RawIOBase):
+class _GzipMembers(ReadStream):
     """Every gzip member of a stream, inflated by isal's zlib.
 
     isal's `GzipFile` hands over nothing from its last read when the data breaks off there: a
@@ -194,9 +192,6 @@ class _GzipMembers(io.RawIOBase):
         self._out = b""
         self._error: BaseException | None = None
         self._done = False
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
@@ -218,11 +213,6 @@ class _GzipMembers(io.RawIOBase):
             return out
         self._out = out[size:]
         return out[:size]
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def _step(self) -> None:
         # Small input pieces keep each call's leftover input (copied back in) small.

@@ -15,8 +15,9 @@ counts the lines that had some, so the manifest can say so instead of hiding it.
 from __future__ import annotations
 
 import codecs
-import io
 from typing import BinaryIO
+
+from tasks.gather.decompress import ReadStream
 
 _BOMS = (
     # UTF-32 first: its little-endian BOM starts with UTF-16's.
@@ -45,7 +46,7 @@ def detect_encoding(head: bytes) -> tuple[str | None, int]:
     return None, 0
 
 
-class Utf8Transcoder(io.RawIOBase):
+class Utf8Transcoder(ReadStream):
     """A byte stream in `codec`, read as UTF-8 (undecodable input becomes U+FFFD)."""
 
     def __init__(self, raw: BinaryIO, codec: str, skip: int = 0) -> None:
@@ -55,9 +56,6 @@ class Utf8Transcoder(io.RawIOBase):
         self._eof = False
         if skip:
             raw.read(skip)
-
-    def readable(self) -> bool:
-        return True
 
     def _fill(self, size: int) -> None:
         while not self._eof and (size < 0 or len(self._buffer) < size):
@@ -75,11 +73,6 @@ class Utf8Transcoder(io.RawIOBase):
         out = bytes(self._buffer[:size])
         del self._buffer[:size]
         return out
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 def invalid_utf8_lines(data: bytes) -> int:

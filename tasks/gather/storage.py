@@ -23,7 +23,6 @@ one flat listing.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -50,6 +49,7 @@ from botocore.exceptions import (
 
 from tasks.contracts import Source
 from tasks.errors import ObjectError, SourceError, StorageError
+from tasks.gather.decompress import ReadStream
 from tasks.gather.layouts import prefix_interval
 from tasks.settings import Settings
 
@@ -90,7 +90,7 @@ class ObjectInfo:
     unreadable: tuple[str, str] | None = None
 
 
-class StoredBytes(io.RawIOBase):
+class StoredBytes(ReadStream):
     """The stored bytes of one object as they stream by, hashed and counted on the way.
 
     Hashing here, before any decompression, makes the manifest's sha256 describe exactly what
@@ -113,9 +113,6 @@ class StoredBytes(io.RawIOBase):
         self.bytes_read = 0
         self.at_eof = False  # the hash covers the whole object only once this is True
 
-    def readable(self) -> bool:
-        return True
-
     def read(self, size: int = -1) -> bytes:
         whole = size is None or size < 0
         try:
@@ -129,11 +126,6 @@ class StoredBytes(io.RawIOBase):
         if self._on_bytes and data:
             self._on_bytes(len(data))
         return data
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def drain(self) -> None:
         """Read to the end, so the hash covers bytes after the last compressed member."""

@@ -63,9 +63,10 @@ class Target(ABC):
             versions = self._versions(stamp.incident_id)
             for number in sorted(versions):
                 if self._draft_sha256(stamp.incident_id, number) == stamp.draft_sha256:
-                    missing = [n for n in files if n not in self._names(stamp.incident_id, number)]
-                    for name in missing:
-                        self._put(stamp.incident_id, number, name, files[name], stamp)
+                    present = self._names(stamp.incident_id, number)
+                    for name, path in files.items():
+                        if name not in present:
+                            self._put(stamp.incident_id, number, name, path, stamp)
                     return self._copy(stamp, number, files, created=False)
             number = max(versions, default=0) + 1
             if not self._put(stamp.incident_id, number, DRAFT, files[DRAFT], stamp):
@@ -253,11 +254,8 @@ def open_target(uri: str, settings: Settings) -> Target:
 
 def sha256_file(path: Path) -> str:
     """The hex sha256 of a file's bytes: how an approval names the exact draft it approved."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _code(exc: ClientError) -> str:

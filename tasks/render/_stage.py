@@ -18,14 +18,13 @@ from tasks.contracts import (
     Findings,
     IncidentSpec,
     ObjectStatus,
-    ReviewRecord,
     ServiceStats,
     StageFailure,
     Verification,
 )
 from tasks.output import write_atomic
 from tasks.render.charts import Chart, write_charts
-from tasks.render.claims import claim_views
+from tasks.render.claims import STATUS_LABELS, claim_views
 
 # An editable install reads templates/ at the top of the repository; a wheel ships them as
 # tasks/_templates (see pyproject.toml).
@@ -44,23 +43,25 @@ def template_environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters["hm"] = _format_time
-    env.filters["pct"] = _format_percent
-    env.filters["num"] = _format_number
+    env.filters["hm"] = format_time
+    env.filters["pct"] = format_percent
+    env.filters["num"] = format_number
     env.filters["md_cell"] = _markdown_cell
     env.filters["md_code"] = _markdown_code
     return env
 
 
-def _format_time(value: datetime | None) -> str:
+# The template filters, public so other stages (the evidence pack's fact displays) show a figure
+# exactly as the draft does.
+def format_time(value: datetime | None) -> str:
     return "–" if value is None else f"{value:%Y-%m-%d %H:%M:%S}Z"
 
 
-def _format_percent(value: float | None) -> str:
+def format_percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.2f}%"
 
 
-def _format_number(value: float | None, digits: int = 1) -> str:
+def format_number(value: float | None, digits: int = 1) -> str:
     if value is None:
         return "–"
     if float(value).is_integer():
@@ -70,15 +71,20 @@ def _format_number(value: float | None, digits: int = 1) -> str:
 
 def _markdown_cell(value: object, limit: int = 160) -> str:
     """Log text is untrusted: keep it from breaking the table or injecting Markdown/HTML."""
-    text = str(value).replace("\n", " ").replace("|", "\\|").replace("`", "'")
-    text = text.replace("<", "&lt;").replace(">", "&gt;")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return _clip(_one_cell(value).replace("<", "&lt;").replace(">", "&gt;"), limit)
 
 
 def _markdown_code(value: object, limit: int = 160) -> str:
     """Text for a `code span` in a table: entities would show literally there, so only the
     characters that can end the span or the cell are neutralised."""
-    text = str(value).replace("\n", " ").replace("|", "\\|").replace("`", "'")
+    return _clip(_one_cell(value), limit)
+
+
+def _one_cell(value: object) -> str:
+    return str(value).replace("\n", " ").replace("|", "\\|").replace("`", "'")
+
+
+def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -120,7 +126,7 @@ def analyst_line(analysis: Analysis | None) -> str:
     return f"{backend} ({analysis.model or 'model unknown'})"
 
 
-def analyst_banners(analysis: Analysis | None, verification: Verification | None) -> list[Banner]:
+def analyst_banners(analysis: Analysis | None) -> list[Banner]:
     """What a reader must know about the analyst before trusting a word of its text."""
     if analysis is None:
         return []
@@ -182,7 +188,6 @@ def render_draft(
     verification: Verification | None = None,
     pack: EvidencePack | None = None,
     charts: list[Chart] | None = None,
-    review: ReviewRecord | None = None,
     blame: list[BlameNote] | None = None,
 ) -> str:
     """The draft postmortem as Markdown: every section an SRE team expects, AI statements with
@@ -209,10 +214,9 @@ def render_draft(
             pack=pack,
             claims=claim_views(analysis, verification, pack),
             analyst_line=analyst_line(analysis),
-            analyst_banners=analyst_banners(analysis, verification),
+            analyst_banners=analyst_banners(analysis),
             impacted=impacted_services(findings),
             charts=charts or [],
-            review=review,
             blame=blame or [],
         )
     )
@@ -241,13 +245,7 @@ def render_html(draft_markdown: str, spec: IncidentSpec, charts: list[Chart] | N
     Log text in the Markdown is already escaped by the template's filters, so the converted HTML
     is trusted as it is. Chart images become the inline SVG they point at.
     """
-    body = markdown.markdown(draft_markdown, extensions=["tables"], output_format="html")
-    body = _inline_charts(body, charts or [])
-    body = _status_badges(body)
-    # Wide tables scroll inside their own box on a phone instead of widening the page.
-    body = body.replace("<table>", '<div class="table"><table>').replace(
-        "</table>", "</table></div>"
-    )
+    body = _status_badges(html_body(draft_markdown, charts or []))
     return (
         template_environment()
         .get_template("postmortem.html.j2")
@@ -255,19 +253,31 @@ def render_html(draft_markdown: str, spec: IncidentSpec, charts: list[Chart] | N
     )
 
 
+def html_body(text: str, charts: list[Chart]) -> str:
+    """A page rendered from a Markdown template as HTML, each chart's image its inline SVG."""
+    body = markdown.markdown(text, extensions=["tables"], output_format="html")
+    body = _inline_charts(body, charts)
+    # Wide tables scroll inside their own box on a phone instead of widening the page.
+    return body.replace("<table>", '<div class="table"><table>').replace(
+        "</table>", "</table></div>"
+    )
+
+
+# The badge colour of each verification status; the text is the status's label in the Markdown.
 _BADGES = {
     "verified": "ok",
-    "UNSUPPORTED": "bad",
-    "CONTRADICTED": "bad",
-    "needs a person to confirm": "ask",
-    "to be written": "todo",
+    "unsupported": "bad",
+    "contradicted": "bad",
+    "unverified": "ask",
+    "for the responders": "todo",
     "not checked": "ask",
 }
 
 
 def _status_badges(body: str) -> str:
     """Each statement's status as a coloured badge, so a reader scanning the page sees it."""
-    for label, kind in _BADGES.items():
+    for status, kind in _BADGES.items():
+        label = STATUS_LABELS.get(status, status)
         body = body.replace(
             f"<strong>[{label}]</strong>", f'<strong class="status {kind}">{label}</strong>'
         )
@@ -293,12 +303,3 @@ def write_draft(
     write_charts(charts or [], out_dir)
     write_atomic(out_dir / "draft.html", render_html(text, spec, charts))
     return write_atomic(out_dir / "draft.md", text)
-
-
-# Public names for the formatters, so other stages (the evidence pack's fact displays) show a
-# figure exactly as the draft does.
-format_time = _format_time
-format_percent = _format_percent
-format_number = _format_number
-# The weekly review inlines its own charts the same way.
-inline_charts = _inline_charts

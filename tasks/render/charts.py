@@ -28,7 +28,8 @@ _BASELINE = "#7f8c8d"
 _ONSET = "#8e44ad"
 _CHANGE = "#2471a3"
 
-_STYLE = {
+# Shared with the weekly review's charts, so every chart looks and serialises the same way.
+STYLE = {
     "svg.fonttype": "none",  # text stays text: smaller, selectable, searchable
     "svg.hashsalt": "postmortem-flows",  # stable element IDs, so identical findings give identical SVG
     "font.size": 9,
@@ -92,7 +93,7 @@ def _chart(
 ) -> Chart:
     services = list(pairs)
     # Figure, not pyplot: no global figure registry and no display backend, safe in threads.
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(7.5, 1.35 * len(services) + 0.6))
         axes = fig.subplots(len(services), 1, sharex=True, squeeze=False)
         for ax, service in zip(axes[:, 0], services, strict=True):
@@ -102,14 +103,21 @@ def _chart(
             f"minutes from the incident start ({_hm(findings.windows.incident.start)})"
         )
         _legend(fig, axes[:, 0])
-        fig.suptitle(title, x=0.01, ha="left", fontsize=10, fontweight="bold")
-        fig.tight_layout(rect=(0, 0, 1, 0.97))
-        buffer = io.StringIO()
-        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+        svg = figure_svg(fig, title, top=0.97)
     alt = (
         f"{title} per minute for {', '.join(services)}: incident (solid) against baseline (dashed)"
     )
-    return Chart(name=name, title=title, alt=alt, svg=_strip_xml_header(buffer.getvalue()))
+    return Chart(name=name, title=title, alt=alt, svg=svg)
+
+
+def figure_svg(fig: Figure, title: str, top: float) -> str:
+    """The figure, titled at the top left, as inline SVG with no date in it (same data, same
+    bytes). Call it inside `matplotlib.rc_context(STYLE)`: the SVG settings apply when saving."""
+    fig.suptitle(title, x=0.01, ha="left", fontsize=10, fontweight="bold")
+    fig.tight_layout(rect=(0, 0, 1, top))
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return _strip_xml_header(buffer.getvalue())
 
 
 def _panel(

@@ -11,8 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from tasks.contracts import Analysis, Claim, ClaimVerdict, EvidencePack, Verification
-
-FACT_REFERENCE = re.compile(r"\{(F:[A-Za-z0-9._:/-]+)\}")
+from tasks.contracts.pack import FACT_REFERENCE
 
 STATUS_LABELS = {
     "verified": "verified",

@@ -79,14 +79,14 @@ class Background:
         """0.9 ms, unless the pod's CPU is throttled: then probes wait in the run queue too."""
         rt = self.rt
         lvl = rt.fault_level(pod.svc.name, t)
-        if not lvl or rt.plan.fault.kind != "cpu":
+        if rt.fault_kind(lvl) != "cpu":
             return 0.9
         return round(0.9 * (1 + 5 * lvl) + lvl * rt.ln(rt.plan.fault.delay_ms, 0.8), 1)
 
     def _hikari_stats(self, pod: Pod, m: int) -> None:
         rt = self.rt
         lvl = rt.fault_level("checkout", m)
-        pool = rt.plan.fault is not None and rt.plan.fault.kind == "pool" and lvl > 0
+        pool = rt.fault_kind(lvl) == "pool"
         for k in (0, 30):
             t = m + k + rt.rng.random()
             if pool:

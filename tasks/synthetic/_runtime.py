@@ -187,7 +187,7 @@ class Runtime:
     def net_delay(self, service: str, t: float) -> float:
         """slow-callee: the network time added to a call to `service` (no draw otherwise)."""
         lvl = self.fault_level(service, t)
-        if not lvl or self.plan.fault.kind != "netdelay":
+        if self.fault_kind(lvl) != "netdelay":
             return 0.0
         return lvl * self.ln(self.plan.fault.delay_ms, 0.6)
 

@@ -305,7 +305,7 @@ def plan_incident(scenario: Scenario, seed: int, start: float) -> Plan:
     r = random.Random(f"plan/{scenario.name}/{seed}")
     length = r.randint(34, 45) * 60
     end = start + length
-    root = r.choice(scenario.roots)
+    root = r.choice(scenario.roots)  # drawn even when overridden: later draws keep their place
     if scenario.root_by_seed:
         root = scenario.roots[seed % len(scenario.roots)]
     # SREs open the incident late or early: the root cause may start a few minutes before

@@ -12,6 +12,13 @@ class SourceStats:
     bytes_uncompressed: int = 0
     bytes_compressed: int = 0
 
+    def count(self, lines: int, uncompressed: int, compressed: int) -> None:
+        """Add one object written."""
+        self.objects += 1
+        self.lines += lines
+        self.bytes_uncompressed += uncompressed
+        self.bytes_compressed += compressed
+
 
 @dataclass
 class GenerationStats:

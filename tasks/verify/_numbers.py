@@ -16,9 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from tasks.contracts import Findings
-from tasks.contracts.pack import EvidencePack
-
-FACT_REF = re.compile(r"\{\s*(F:[A-Za-z0-9._:/-]+)\s*\}")
+from tasks.contracts.pack import FACT_REFERENCE, EvidencePack
 
 # Stripped before numbers are read: identifiers and anything else that is not a figure.
 _NOT_FIGURES = [
@@ -62,11 +60,11 @@ class WrittenTime:
 
 
 def strip_fact_refs(text: str) -> str:
-    return FACT_REF.sub(" ", text)
+    return FACT_REFERENCE.sub(" ", text)
 
 
 def fact_refs(text: str) -> list[str]:
-    return FACT_REF.findall(text)
+    return FACT_REFERENCE.findall(text)
 
 
 def written_times(text: str) -> list[WrittenTime]:
@@ -109,7 +107,7 @@ def literal_numbers(text: str) -> list[Literal]:
             digits = whole.replace(",", "")
             zeros = len(digits) - len(digits.rstrip("0")) if digits != "0" else 0
             tolerance = 0.5 * 10 ** min(zeros, len(digits) - 1)
-        if raw_unit == "s" and not frac and 100 <= value < 600 and m.group(3) == "s":
+        if m.group(3) == "s" and not frac and 100 <= value < 600:
             unit = ""  # "503s": HTTP statuses, not seconds
         if unit == "k":
             value, tolerance, unit = value * 1000, tolerance * 1000, ""
@@ -144,9 +142,14 @@ class NumberPool:
     fractions: list[float] = field(default_factory=list)
 
 
-def findings_numbers(findings: Findings, pack: EvidencePack | None = None) -> NumberPool:
+def findings_numbers(
+    findings: Findings,
+    pack: EvidencePack | None = None,
+    observed: set[datetime] | None = None,
+) -> NumberPool:
     """Every number the findings hold (settings aside), with derived ones a writer may quote:
-    ratio - 1 (a rise of 240%), status codes, window lengths and gaps between observed times."""
+    ratio - 1 (a rise of 240%), status codes, window lengths and gaps between observed times.
+    `observed` is `observed_times(findings, pack)`, when the caller already has it."""
     values: list[float] = []
     fractions: list[float] = []
     _walk(findings.model_dump(mode="python", exclude={"settings"}), values, fractions, None)
@@ -156,7 +159,7 @@ def findings_numbers(findings: Findings, pack: EvidencePack | None = None) -> Nu
     durations = [
         w.duration.total_seconds() for w in [findings.windows.incident, *findings.windows.baselines]
     ]
-    times = sorted(observed_times(findings, pack))
+    times = sorted(observed if observed is not None else observed_times(findings, pack))
     for i, a in enumerate(times):
         durations.extend((b - a).total_seconds() for b in times[i + 1 :])
     return NumberPool(
@@ -225,15 +228,15 @@ def number_matches(literal: Literal, pool: NumberPool) -> bool:
     percentages written from fractions (12.4% of 0.124) and seconds written from milliseconds;
     durations (minutes, seconds) may also be a gap between two observed times."""
     if literal.unit == "%":
-        candidates = [(c, c * 100) for c in pool.fractions]
+        candidates = [c * 100 for c in pool.fractions]
     else:
-        candidates = [(c, scaled) for c in pool.values for scaled in _scalings(literal.unit, c)]
+        candidates = [scaled for c in pool.values for scaled in _scalings(literal.unit, c)]
     if literal.unit in ("s", "min", "ms"):
         per = {"s": 1.0, "min": 60.0, "ms": 0.001}[literal.unit]
-        candidates += [(d, d / per) for d in pool.durations_s]
+        candidates += [d / per for d in pool.durations_s]
     return any(
         abs(literal.value - scaled) <= max(literal.tolerance, 0.005 * abs(scaled))
-        for _, scaled in candidates
+        for scaled in candidates
     )
 
 
@@ -253,12 +256,11 @@ def time_matches(written: WrittenTime, observed: Iterable[datetime]) -> bool:
     was observed from 13:03:00 to 13:05:59."""
     limit = timedelta(minutes=1)
     for obs in observed:
+        ref = obs if written.has_seconds else obs.replace(second=0, microsecond=0)
         if written.at is not None:
-            ref = obs if written.has_seconds else obs.replace(second=0, microsecond=0)
             if abs(ref - written.at) <= limit:
                 return True
         elif written.clock is not None:
-            ref = obs if written.has_seconds else obs.replace(second=0, microsecond=0)
             wrote = datetime.combine(ref.date(), written.clock, tzinfo=UTC)
             diff = abs(ref - wrote)
             diff = min(diff, timedelta(days=1) - diff)  # around midnight

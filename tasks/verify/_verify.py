@@ -50,8 +50,8 @@ CLEAR_LEAD_SHARE = 0.25
 # A change blamed for an onset may be logged a little after it (clock skew, delivery).
 ONSET_ORDER_SLACK = timedelta(minutes=1)
 
-# Only the offline analyst's exact wording: a looser match ("TBD: ...") would let any claim
-# slip out of the rates.
+# Only the wording the analysts are told to use (the offline analyst's RESPONDERS, the prompt's
+# instruction): a looser match ("TBD: ...") would let any claim slip out of the rates.
 _PLACEHOLDER = re.compile(r"^\s*To be (?:written|confirmed) by the responders\b")
 _CAUSAL_SECTIONS = {"root_cause", "trigger", "contributing_factor"}
 # Which fact units a written literal could be a reading of.
@@ -72,7 +72,6 @@ class _Subject:
     services: set[str] = field(default_factory=set)
     patterns: set[str] = field(default_factory=set)
     changes: set[int] = field(default_factory=set)
-    in_pack: bool = False
 
 
 def verify_analysis(
@@ -107,7 +106,7 @@ def verify_analysis(
         contradicted_rate=rate("contradicted"),
         degraded=analysis.health.degraded,
         self_analysis=bool(ctx.self_services),
-        warnings=_warnings(analysis, findings, pack, manifest, ctx, verdicts),
+        warnings=_warnings(analysis, manifest, ctx, verdicts, placeholders),
         placeholders=placeholders,
     )
 
@@ -128,8 +127,7 @@ class _Context:
     pack: EvidencePack
     services: dict[str, str]  # lower-case -> as the findings spell it
     evidence: dict[str, _Subject]
-    readable_objects: set[str]
-    all_objects: dict[str, ObjectStatus]
+    objects: dict[str, ObjectStatus]
     observed: set[datetime]
     numbers: NumberPool
     self_services: set[str]
@@ -151,17 +149,15 @@ class _Context:
         deps = {d.lower() for d in spec.ai_dependencies}
         self_services = {s for s in implicated if s.lower() in deps}
         self_services |= set(analysis.self_analysis_services)
+        observed = observed_times(findings, pack)
         return cls(
             findings=findings,
             pack=pack,
             services=services,
             evidence=_evidence_index(findings, pack),
-            readable_objects={
-                o.object_id for o in manifest.objects if o.status is ObjectStatus.READ
-            },
-            all_objects={o.object_id: o.status for o in manifest.objects},
-            observed=observed_times(findings, pack),
-            numbers=findings_numbers(findings, pack),
+            objects={o.object_id: o.status for o in manifest.objects},
+            observed=observed,
+            numbers=findings_numbers(findings, pack, observed),
             self_services=self_services,
         )
 
@@ -180,7 +176,7 @@ class _Context:
 def _evidence_index(findings: Findings, pack: EvidencePack) -> dict[str, _Subject]:
     index: dict[str, _Subject] = {}
 
-    def add(eid: str, service=None, pattern=None, change=None, in_pack=False) -> None:
+    def add(eid: str, service=None, pattern=None, change=None) -> None:
         subject = index.setdefault(eid, _Subject())
         if service:
             subject.services.add(service.lower())
@@ -188,11 +184,10 @@ def _evidence_index(findings: Findings, pack: EvidencePack) -> dict[str, _Subjec
             subject.patterns.add(pattern)
         if change is not None:
             subject.changes.add(change)
-        subject.in_pack |= in_pack
 
     patterns = {p.pattern_id: p for p in findings.patterns}
     for item in pack.items:
-        add(item.evidence_id, item.service, item.pattern_id, item.change_index, in_pack=True)
+        add(item.evidence_id, item.service, item.pattern_id, item.change_index)
         if item.pattern_id in patterns:
             for svc in patterns[item.pattern_id].services:
                 add(item.evidence_id, svc)
@@ -290,8 +285,7 @@ def _check_evidence(claim: Claim, ctx: _Context, check: CheckFn) -> None:
                 f"Evidence {eid} is not in the evidence pack or the findings.",
                 "unsupported",
             )
-        elif obj not in ctx.readable_objects:
-            state = ctx.all_objects.get(obj)
+        elif (state := ctx.objects.get(obj)) is not ObjectStatus.READ:
             why = f"was {state.value}" if state else "is not in the manifest"
             check(
                 "evidence_exists",
@@ -476,14 +470,13 @@ def _check_onset_order(claim: Claim, ctx: _Context, check: CheckFn) -> None:
 
 def _warnings(
     analysis: Analysis,
-    findings: Findings,
-    pack: EvidencePack,
     manifest: EvidenceManifest,
     ctx: _Context,
     verdicts: list[ClaimVerdict],
+    placeholders: list[str],
 ) -> list[str]:
     warnings: list[str] = []
-    if not [c for c in analysis.claims if not is_placeholder(c)]:
+    if len(placeholders) == len(analysis.claims):
         warnings.append("The analysis made no claims: there is nothing to verify.")
     if analysis.fallback_reason:
         warnings.append(
@@ -512,12 +505,12 @@ def _warnings(
         )
     for error in manifest.errors:
         warnings.append(f"Evidence gap: {error}")
-    if pack.items_dropped:
+    if ctx.pack.items_dropped:
         warnings.append(
-            f"Evidence gap: {pack.items_dropped} exemplars were left out of the evidence pack to "
-            "stay within its token budget."
+            f"Evidence gap: {ctx.pack.items_dropped} exemplars were left out of the evidence "
+            "pack to stay within its token budget."
         )
-    if not findings.has_data:
+    if not ctx.findings.has_data:
         warnings.append("Evidence gap: no log lines fell inside the incident window.")
     blamed = [
         v.claim_id for v in verdicts if any(c.kind == "blameless" and not c.ok for c in v.checks)

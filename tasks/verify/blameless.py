@@ -90,7 +90,8 @@ _HUMAN_ONLY = [
 ]
 # Phrases that are fine about systems: flagged only with a person subject.
 _PERSON_SUBJECT = [
-    # The person follows these (listed first: the longest match wins): "caused by the on-call", "the root cause is the payments team".
+    # The person follows these (listed first: the longest match wins): "caused by the on-call",
+    # "the root cause is the payments team".
     r"caused by",
     r"cause (?:is|was)",
     r"due to",
@@ -151,11 +152,10 @@ def find_blame(text: str, services: Iterable[str] = ()) -> list[BlameFinding]:
     Code blocks and inline code are skipped (log lines such as Java's "Caused by:" are data,
     not wording). `services` adds the incident's service names to the words read as systems.
     """
-    system = (
-        _SYSTEM_WORDS
-        | {s.lower() for s in services}
-        | {part.lower() for s in services for part in re.split(r"[-_.]", s)}
-    )
+    # One pass over `services`: it may be a one-shot iterator.
+    system = _SYSTEM_WORDS | {
+        name.lower() for s in services for name in (s, *re.split(r"[-_.]", s))
+    }
     findings: list[BlameFinding] = []
     for line_no, sentence in _sentences(text):
         finding = _check_sentence(sentence, line_no, system)
@@ -190,13 +190,12 @@ def _sentences(text: str) -> Iterable[tuple[int, str]]:
             yield from flush()
             continue
         # A list item or a table row starts a unit of its own; so does a heading.
-        cells = [c for c in line.split("|")] if line.lstrip().startswith("|") else [line]
+        cells = line.split("|") if line.lstrip().startswith("|") else [line]
         new_unit = bool(re.match(r"^\s{0,3}(?:[-*+]\s|\d+[.)]\s|#|>|\|)", line))
         if new_unit:
             yield from flush()
         for cell in cells:
             cleaned = _MARKUP.sub("", cell).strip()
-            cleaned = re.sub(r"[*_]{1,3}", "", cleaned)
             if not cleaned or set(cleaned) <= set("-: "):
                 continue
             if not paragraph:

@@ -1,6 +1,6 @@
 """The weekly reliability review: one page per ISO week over the published and pending postmortems."""
 
-from tasks.weekly._load import load_postmortems, load_record
+from tasks.weekly._load import load_postmortems
 from tasks.weekly._report import (
     build_weekly_charts,
     render_weekly,
@@ -12,9 +12,6 @@ from tasks.weekly._review import (
     WeeklyReview,
     build_weekly_review,
     iso_week,
-    mttd_minutes,
-    mttr_minutes,
-    previous_weeks,
     week_bounds,
 )
 
@@ -25,10 +22,6 @@ __all__ = [
     "build_weekly_review",
     "iso_week",
     "load_postmortems",
-    "load_record",
-    "mttd_minutes",
-    "mttr_minutes",
-    "previous_weeks",
     "render_weekly",
     "render_weekly_html",
     "week_bounds",

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
-
-from pydantic import BaseModel, ValidationError
 
 from tasks.contracts import (
     Analysis,
@@ -17,44 +14,8 @@ from tasks.contracts import (
     Verification,
 )
 from tasks.errors import ObjectError
+from tasks.output import read_model_json
 from tasks.weekly._review import PostmortemRecord, previous_weeks, week_bounds
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _read(path: Path, model: type[M]) -> M | None:
-    """The model in `path`, or None when the file is absent (that stage did not run)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ObjectError(f"{path}: cannot read it ({exc.strerror}).") from exc
-    try:
-        return model.model_validate_json(text)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "file"
-        raise ObjectError(
-            f"{path}: not a valid {model.__name__} ({where}: {first['msg']})."
-        ) from None
-
-
-def load_record(folder: Path) -> PostmortemRecord | None:
-    """One incident folder; None when it holds no findings.json (not an incident folder)."""
-    findings = _read(folder / "findings.json", Findings)
-    if findings is None:
-        return None
-    return PostmortemRecord(
-        incident_id=findings.incident_id,
-        findings=findings,
-        spec=_read(folder / "spec.json", IncidentSpec),
-        analysis=_read(folder / "analysis.json", Analysis),
-        verification=_read(folder / "verification.json", Verification),
-        pack=_read(folder / "evidence" / "pack.json", EvidencePack),
-        review=_read(folder / "review.json", ReviewRecord),
-        publication=_read(folder / "published.json", Publication),
-    )
 
 
 def load_postmortems(root: Path, week: str) -> tuple[list[PostmortemRecord], list[str]]:
@@ -62,6 +23,7 @@ def load_postmortems(root: Path, week: str) -> tuple[list[PostmortemRecord], lis
     weeks before it, and one sentence per folder that could not be read.
 
     A broken folder does not sink the review: it is named in the returned problems instead.
+    Only the findings of a folder outside those weeks are read.
     """
     start = previous_weeks(week)[0].start
     end = week_bounds(week).end
@@ -70,10 +32,23 @@ def load_postmortems(root: Path, week: str) -> tuple[list[PostmortemRecord], lis
     records, problems = [], []
     for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
         try:
-            record = load_record(folder)
+            # No findings.json: not an incident folder (the weekly reviews' own, for one).
+            findings = read_model_json(Findings, folder / "findings.json")
+            if findings is not None and start <= findings.windows.incident.start < end:
+                records.append(_record(folder, findings))
         except ObjectError as exc:
             problems.append(str(exc))
-            continue
-        if record is not None and start <= record.started_at < end:
-            records.append(record)
     return records, problems
+
+
+def _record(folder: Path, findings: Findings) -> PostmortemRecord:
+    return PostmortemRecord(
+        incident_id=findings.incident_id,
+        findings=findings,
+        spec=read_model_json(IncidentSpec, folder / "spec.json"),
+        analysis=read_model_json(Analysis, folder / "analysis.json"),
+        verification=read_model_json(Verification, folder / "verification.json"),
+        pack=read_model_json(EvidencePack, folder / "evidence" / "pack.json"),
+        review=read_model_json(ReviewRecord, folder / "review.json"),
+        publication=read_model_json(Publication, folder / "published.json"),
+    )

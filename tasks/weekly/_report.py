@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 from pathlib import Path
 
-import markdown
 import matplotlib
 from markupsafe import Markup
+from matplotlib.figure import Figure
 
 from tasks.output import write_atomic
-from tasks.render import inline_charts, template_environment
-from tasks.render.charts import Chart, write_charts
+from tasks.render import html_body, template_environment
+from tasks.render.charts import STYLE, Chart, figure_svg, write_charts
 from tasks.weekly._review import SEVERITIES, WeeklyReview
 
-# Same rules as the draft's charts (tasks/render/charts.py): text stays text, IDs are stable.
-_STYLE = {
-    "svg.fonttype": "none",
-    "svg.hashsalt": "postmortem-flows",
-    "font.size": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.titlesize": 9,
-    "axes.titleweight": "bold",
-}
 _SEVERITY_COLOURS = {
     "SEV1": "#922b21",
     "SEV2": "#c0392b",
@@ -46,21 +35,12 @@ def build_weekly_charts(review: WeeklyReview) -> list[Chart]:
     return charts
 
 
-def _svg(fig) -> str:
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    svg = buffer.getvalue()
-    return svg[svg.find("<svg") :]
-
-
 def _counts_chart(review: WeeklyReview) -> Chart:
-    from matplotlib.figure import Figure
-
     weeks = [w.week for w in review.trend]
     levels = [
         s for s in (*SEVERITIES, "unknown") if any(w.by_severity.get(s) for w in review.trend)
     ]
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(7.5, 2.6))
         ax = fig.subplots()
         bottom = [0] * len(weeks)
@@ -78,11 +58,7 @@ def _counts_chart(review: WeeklyReview) -> Chart:
         ax.tick_params(labelsize=8)
         if levels:
             ax.legend(loc="upper left", ncols=len(levels), fontsize=7, frameon=False)
-        fig.suptitle(
-            "Incidents per week, by severity", x=0.01, ha="left", fontsize=10, fontweight="bold"
-        )
-        fig.tight_layout(rect=(0, 0, 1, 0.95))
-        svg = _svg(fig)
+        svg = figure_svg(fig, "Incidents per week, by severity", top=0.95)
     alt = "Incidents per week by severity: " + ", ".join(
         f"{w.week} {w.total}" for w in review.trend
     )
@@ -90,13 +66,11 @@ def _counts_chart(review: WeeklyReview) -> Chart:
 
 
 def _times_chart(review: WeeklyReview) -> Chart:
-    from matplotlib.figure import Figure
-
     weeks = [w.week for w in review.trend]
     nan = float("nan")
     mttd = [nan if w.mttd_median_minutes is None else w.mttd_median_minutes for w in review.trend]
     mttr = [nan if w.mttr_median_minutes is None else w.mttr_median_minutes for w in review.trend]
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(7.5, 2.4))
         ax = fig.subplots()
         # Positions, not category names: weeks without a value must keep their place on the axis.
@@ -110,11 +84,7 @@ def _times_chart(review: WeeklyReview) -> Chart:
         ax.set_ylabel("minutes")
         ax.tick_params(labelsize=8)
         ax.legend(loc="upper left", ncols=2, fontsize=7, frameon=False)
-        fig.suptitle(
-            "Time to detect and to resolve", x=0.01, ha="left", fontsize=10, fontweight="bold"
-        )
-        fig.tight_layout(rect=(0, 0, 1, 0.95))
-        svg = _svg(fig)
+        svg = figure_svg(fig, "Time to detect and to resolve", top=0.95)
     alt = "Median minutes to detect and to resolve per week: " + ", ".join(
         f"{w.week} {_m(w.mttd_median_minutes)}/{_m(w.mttr_median_minutes)}" for w in review.trend
     )
@@ -147,24 +117,17 @@ def render_weekly(
 
 def render_weekly_html(text: str, review: WeeklyReview, charts: list[Chart] | None = None) -> str:
     """One self-contained page; the Markdown's text is already escaped by the template filters."""
-    body = markdown.markdown(text, extensions=["tables"], output_format="html")
-    body = inline_charts(body, charts or [])
-    body = body.replace("<table>", '<div class="table"><table>').replace(
-        "</table>", "</table></div>"
-    )
     return (
         template_environment()
         .get_template("weekly_review.html.j2")
-        .render(review=review, body=Markup(body))
+        .render(review=review, body=Markup(html_body(text, charts or [])))
     )
 
 
-def write_weekly(
-    review: WeeklyReview, out_dir: Path, generated_at: datetime, charts: list[Chart] | None = None
-) -> Path:
+def write_weekly(review: WeeklyReview, out_dir: Path, generated_at: datetime) -> Path:
     """weekly_review.md, its charts beside it, weekly_review.html and weekly_review.json."""
     out_dir = Path(out_dir)
-    charts = build_weekly_charts(review) if charts is None else charts
+    charts = build_weekly_charts(review)
     text = render_weekly(review, generated_at, charts)
     write_charts(charts, out_dir)
     write_atomic(out_dir / "weekly_review.json", review.model_dump_json(indent=2))

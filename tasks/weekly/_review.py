@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from tasks.contracts import (
     Analysis,
@@ -21,10 +21,11 @@ from tasks.contracts import (
     IncidentSpec,
     Publication,
     ReviewRecord,
+    TimeWindow,
     Verification,
 )
 from tasks.errors import SpecError
-from tasks.render.claims import fill_facts
+from tasks.render.claims import claim_views
 from tasks.settings import Settings
 
 TREND_WEEKS = 4
@@ -37,8 +38,6 @@ RecordStatus = Literal["published", "pending", "changes requested", "rejected"]
 class PostmortemRecord(BaseModel):
     """One incident's folder as the weekly review needs it. Only the findings are required:
     a draft from before spec.json was written still counts, with severity unknown."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     incident_id: str
     findings: Findings
@@ -85,15 +84,8 @@ class PostmortemRecord(BaseModel):
         return sorted(set(reported) | set(significant))
 
 
-class WeekBounds(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class WeekBounds(TimeWindow):
     week: str  # 2026-W48
-    start: datetime
-    end: datetime
-
-    def contains(self, at: datetime) -> bool:
-        return self.start <= at < self.end
 
 
 def week_bounds(week: str) -> WeekBounds:
@@ -230,7 +222,6 @@ def build_weekly_review(
     del settings  # the knobs (AI summary, review gate) act in the flow, not on the numbers
     bounds = week_bounds(week)
     earlier = previous_weeks(bounds.week)
-    horizon_start = earlier[0].start if earlier else bounds.start
     # Rejected drafts are not postmortems: they count nowhere but in a note.
     kept = sorted(
         (p for p in postmortems if p.status != "rejected"),
@@ -238,7 +229,7 @@ def build_weekly_review(
     )
     rejected = [p for p in postmortems if p.status == "rejected" and bounds.contains(p.started_at)]
     current = [p for p in kept if bounds.contains(p.started_at)]
-    horizon = [p for p in kept if horizon_start <= p.started_at < bounds.end]
+    horizon = [p for p in kept if earlier[0].start <= p.started_at < bounds.end]
 
     warnings = []
     if rejected:
@@ -254,6 +245,7 @@ def build_weekly_review(
             + ", ".join(no_spec)
             + "."
         )
+    action_items, to_write = _action_items(horizon, bounds.end)
     rows = []
     for p in current:
         mttd, mttr = mttd_minutes(p), mttr_minutes(p)
@@ -295,14 +287,8 @@ def build_weekly_review(
         mttd=_duration([r.mttd_minutes for r in rows]),
         mttr=_duration([r.mttr_minutes for r in rows]),
         recurring=_recurring(horizon, current),
-        action_items=_action_items(horizon, bounds.end),
-        action_items_to_write=sum(
-            1
-            for p in horizon
-            if p.analysis and p.verification
-            for c in p.analysis.claims
-            if c.section == "action_item" and c.id in p.verification.placeholders
-        ),
+        action_items=action_items,
+        action_items_to_write=to_write,
         trend=[_week_count(w, kept) for w in [*earlier, bounds]],
         warnings=warnings,
     )
@@ -376,38 +362,32 @@ def _recurring(
     return sorted(found, key=lambda r: (order[r.kind], -len(r.incidents), r.key))
 
 
-def _action_items(records: list[PostmortemRecord], as_of: datetime) -> list[ActionItem]:
-    """Every action item of the horizon's postmortems. Nothing records an item as done yet, so
+def _action_items(records: list[PostmortemRecord], as_of: datetime) -> tuple[list[ActionItem], int]:
+    """Every action item of the horizon's postmortems, as the drafts show them, and how many
+    are placeholders left for the responders to write. Nothing records an item as done yet, so
     all count as open; the age runs from the incident's start to the end of the week."""
-    items = []
+    items, to_write = [], 0
     for p in records:
-        if p.analysis is None:
-            continue
-        for claim in p.analysis.claims:
-            if claim.section != "action_item":
-                continue
+        for view in claim_views(p.analysis, p.verification, p.pack)["action_items"]:
             # A placeholder only asks the responders to write the item: nothing to track yet.
-            if p.verification and claim.id in p.verification.placeholders:
+            if view.status == "for the responders":
+                to_write += 1
                 continue
-            verdict = p.verification.verdict(claim.id) if p.verification else None
-            status = verdict.status if verdict else "not checked"
-            text, _ = fill_facts(claim.text, p.pack)
             items.append(
                 ActionItem(
                     incident_id=p.incident_id,
-                    claim_id=claim.id,
-                    text=text,
-                    priority=claim.priority,
-                    action_type=claim.action_type,
-                    service=claim.service,
+                    claim_id=view.claim.id,
+                    text=view.text,
+                    priority=view.claim.priority,
+                    action_type=view.claim.action_type,
+                    service=view.claim.service,
                     age_days=max(0, (as_of - p.started_at).days),
-                    status=status,
+                    status=view.status,
                     incident_status=p.status,
                 )
             )
-    return sorted(
-        items, key=lambda a: (_PRIORITY_ORDER.get(a.priority, 3), -a.age_days, a.incident_id)
-    )
+    items.sort(key=lambda a: (_PRIORITY_ORDER.get(a.priority, 3), -a.age_days, a.incident_id))
+    return items, to_write
 
 
 def _week_count(bounds: WeekBounds, records: list[PostmortemRecord]) -> WeekCount:

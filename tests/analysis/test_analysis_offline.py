@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import get_args
 
 from tasks.analysis import OfflineAnalyst
-from tasks.contracts import ChangeEvent, Findings
+from tasks.contracts import ChangeEvent, ClaimSection, Findings
 from tests.analysis import fixtures as fx
 
 RESPONDERS = "To be written by the responders:"
@@ -34,21 +35,7 @@ def test_same_findings_same_draft() -> None:
 
 def test_every_section_the_findings_support_is_filled() -> None:
     sections = {c.section for c in draft().claims}
-    assert sections == {
-        "summary",
-        "impact",
-        "root_cause",
-        "trigger",
-        "contributing_factor",
-        "detection",
-        "resolution",
-        "timeline",
-        "went_well",
-        "went_poorly",
-        "lucky",
-        "action_item",
-        "lesson",
-    }
+    assert sections == set(get_args(ClaimSection))
 
 
 def test_claims_cite_facts_and_evidence_that_exist_and_write_no_figures() -> None:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
 import pytest
 
 from tasks.baseline import build_findings
 from tasks.baseline.changes import classify_event, detect_changes, match_service
 from tasks.baseline.frame import window_view
-from tasks.contracts import CANONICAL_SCHEMA, TimeWindow, WindowSet
+from tasks.contracts import TimeWindow, WindowSet
 from tasks.settings import Settings
+from tests import frames
 
 T0 = datetime(2026, 11, 24, 13, 5, tzinfo=UTC)
 INCIDENT = TimeWindow(start=T0, end=T0 + timedelta(minutes=30))
@@ -24,25 +22,8 @@ ACCOUNT = "123456789012"
 SERVICES = ("checkout", "payments", "payments-webhook", "inventory", "orders")
 
 
-class Logs:
-    def __init__(self, seed: int = 0) -> None:
-        self.rows: list[dict] = []
-        self.rng = np.random.default_rng(seed)
-
-    def add(self, at: datetime, service: str | None, message: str, **extra) -> None:
-        self.rows.append(
-            {
-                "ts": at,
-                "service": service,
-                "instance": f"{service}-0",
-                "level": "info",
-                "message": message,
-                "line": len(self.rows) + 1,
-                "source": "app",
-                "object_key": f"logs/{service}.log",
-                **extra,
-            }
-        )
+class Logs(frames.Logs):
+    """tests.frames.Logs with steady traffic over both windows, and CloudTrail records."""
 
     def traffic(self, service: str, rate: float = 10, **fields) -> None:
         """Steady lines from the start of the baseline to the end of the incident."""
@@ -80,9 +61,6 @@ class Logs:
                 "object_key": f"AWSLogs/{ACCOUNT}/CloudTrail/us-east-1/2026/11/24/trail.json.gz",
             }
         )
-
-    def frame(self) -> pd.DataFrame:
-        return pa.Table.from_pylist(self.rows, schema=CANONICAL_SCHEMA).to_pandas()
 
 
 def with_services() -> Logs:

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # What the miner reaches, rounded down by about 0.01, so that a regression fails. Measured:
 # Android 0.967, Apache 1.000, HDFS 1.000, Hadoop 0.989, OpenSSH 1.000, OpenStack 1.000,
 # Spark 1.000, Windows 1.000, Zookeeper 0.9945 (mean 0.9945; drain3 0.9.11 with its example
-# masks: see docs/readme/patterns.md). Android and Windows carry the original, uncorrected
+# masks: see docs/patterns.md). Android and Windows carry the original, uncorrected
 # Loghub annotations and were added after the miner was built, as logs it was not tuned on.
 GA_FLOORS = {
     "Android": 0.95,

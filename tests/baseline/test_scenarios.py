@@ -7,16 +7,11 @@ Plain functions, no Prefect: gather from a local folder, then the baseline stage
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from tasks.baseline import findings_from_parquet
-from tasks.baseline.frame import candidate_windows
 from tasks.contracts import Findings, IncidentSpec
-from tasks.gather import gather_logs
-from tasks.settings import Settings
-from tasks.synthetic.generator import SCENARIOS, GroundTruth, LocalSink, generate_incident
+from tasks.synthetic.generator import SCENARIOS, GroundTruth
+from tests.incidents import draft_generated
 
 pytestmark = pytest.mark.slow
 
@@ -32,27 +27,11 @@ def drafted(tmp_path_factory: pytest.TempPathFactory):
     def get(scenario: str, seed: int) -> Drafted:
         if (scenario, seed) not in cache:
             folder = tmp_path_factory.mktemp(f"{scenario}-{seed}")
-            cache[scenario, seed] = draft_findings(folder, scenario, seed)
+            d = draft_generated(folder, scenario, seed, scale=0.3)
+            cache[scenario, seed] = d.spec, d.truth, d.findings
         return cache[scenario, seed]
 
     return get
-
-
-def draft_findings(tmp_path: Path, scenario: str, seed: int) -> Drafted:
-    logs = tmp_path / "logs"
-    spec, truth = generate_incident(
-        scenario, seed, LocalSink(logs), source_root=str(logs), scale=0.3
-    )
-    windows = candidate_windows(spec)
-    settings = Settings()
-    gathered = gather_logs(
-        spec.sources,
-        [windows.incident, *windows.baselines],
-        tmp_path / "out",
-        incident_id=spec.id,
-        settings=settings,
-    )
-    return spec, truth, findings_from_parquet(gathered.parquet_path, windows, spec.id, settings)
 
 
 # Where the stage gets it wrong, said as it is. The ranking's weights are set on real data

@@ -38,6 +38,12 @@ def request(logs: Logs, at: datetime, hops: list[tuple[str, float, str, str]]) -
         )
 
 
+def each_minute(logs: Logs, start: datetime, hops: list[tuple[str, float, str, str]]) -> None:
+    """The same traced request 5 s into each of ten minutes."""
+    for m in range(10):
+        request(logs, start + timedelta(minutes=m, seconds=5), hops)
+
+
 def shop(logs: Logs, start: datetime, minutes: int, per_minute: int, pricing_ms: float) -> None:
     """gateway -> cart -> pricing, as Spring services log it: entry and exit of each hop."""
     for m in range(minutes):
@@ -79,20 +85,19 @@ def test_the_first_to_err_in_failing_traces_is_the_deepest() -> None:
     logs = Logs()
     w = windows(10)
     shop(logs, w.baselines[0].start, 10, 6, pricing_ms=20)
-    for m in range(10):
-        request(
-            logs,
-            w.incident.start + timedelta(minutes=m, seconds=5),
-            [
-                ("gateway", 0, "GET /cart received", "info"),
-                ("cart", 5, "loading cart", "info"),
-                ("pricing", 10, "NullPointerException in PriceRule.apply", "error"),
-                ("cart", 15, "pricing call failed: HTTP 500", "error"),
-                ("gateway", 20, "GET /cart 502", "error"),
-            ],
-        )
-    signals = trace_signals(window_view(logs.frame(), w), SETTINGS)
+    each_minute(
+        logs,
+        w.incident.start,
+        [
+            ("gateway", 0, "GET /cart received", "info"),
+            ("cart", 5, "loading cart", "info"),
+            ("pricing", 10, "NullPointerException in PriceRule.apply", "error"),
+            ("cart", 15, "pricing call failed: HTTP 500", "error"),
+            ("gateway", 20, "GET /cart 502", "error"),
+        ],
+    )
     view = window_view(logs.frame(), w)
+    signals = trace_signals(view, SETTINGS)
     assert signals.n_failing == 10
     assert signals.failing_deepest[view.code_of("pricing")] == 10
     assert signals.failing_deepest[view.code_of("gateway")] == 0
@@ -102,17 +107,17 @@ def test_a_service_that_vanishes_from_its_requests_is_missing() -> None:
     logs = Logs()
     w = windows(10)
     shop(logs, w.baselines[0].start, 10, 6, pricing_ms=20)
-    for m in range(10):  # pricing is down: cart never reaches it, nothing in pricing's log
-        request(
-            logs,
-            w.incident.start + timedelta(minutes=m, seconds=5),
-            [
-                ("gateway", 0, "GET /cart received", "info"),
-                ("cart", 5, "loading cart", "info"),
-                ("cart", 3005, "call to http://pricing:8080/v1/price timed out", "error"),
-                ("gateway", 3010, "GET /cart 504", "error"),
-            ],
-        )
+    # pricing is down: cart never reaches it, nothing in pricing's log
+    each_minute(
+        logs,
+        w.incident.start,
+        [
+            ("gateway", 0, "GET /cart received", "info"),
+            ("cart", 5, "loading cart", "info"),
+            ("cart", 3005, "call to http://pricing:8080/v1/price timed out", "error"),
+            ("gateway", 3010, "GET /cart 504", "error"),
+        ],
+    )
     frame = logs.frame()
     view = window_view(frame, w)
     signals = trace_signals(view, SETTINGS)

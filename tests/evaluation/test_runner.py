@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.evaluation import BASELINE_LABEL, EvalCase, Truth, evaluate, summarise
+from tasks.evaluation import BASELINE_LABEL, EvalCase, Truth, evaluate, run_eval, summarise
 from tasks.settings import Settings
 from tests.verify import builder as b
 
@@ -52,8 +52,6 @@ def test_each_analyst_runs_in_its_own_folder_and_the_baseline_row_appears_once(
 def test_a_case_whose_draft_fails_is_a_row_with_its_error(tmp_path: Path) -> None:
     def draft(spec, settings: Settings) -> None:
         raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
-
-    from tasks.evaluation import run_eval
 
     (row,) = run_eval([CASE], Settings(analyst="offline"), tmp_path, draft=draft)
     assert row.error == (

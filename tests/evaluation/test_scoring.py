@@ -13,6 +13,7 @@ from tasks.errors import SpecError
 from tasks.evaluation import (
     BASELINE_LABEL,
     CaseScore,
+    EvalCase,
     Truth,
     analysis_ranking,
     findings_ranking,
@@ -188,8 +189,6 @@ def test_draft_outputs_without_analysis_score_from_findings_only(tmp_path: Path)
     (tmp_path / "findings.json").write_text(b.findings().model_dump_json())
     outputs = read_outputs(tmp_path)
     assert outputs.analysis is None and outputs.verification is None
-    from tasks.evaluation import EvalCase
-
     case = EvalCase(name="INC-42", spec=b.spec(), truth=TRUTH)
     baseline, offline = scores_for(case, outputs, analyst="offline")
     assert baseline.analyst == BASELINE_LABEL
@@ -211,8 +210,6 @@ def test_a_recorded_analysis_is_verified_and_scored_as_its_own_row(tmp_path: Pat
         service="payments",
     )
     recorded.write_text(b.analysis(obedient).model_dump_json())
-    from tasks.evaluation import EvalCase
-
     case = EvalCase(name="INC-42", spec=b.spec(), truth=TRUTH, recorded={"obedient": recorded})
     rows = scores_for(case, read_outputs(tmp_path))
     assert [r.analyst for r in rows] == [

@@ -11,17 +11,14 @@ import httpx2
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.baseline import findings_from_parquet
-from tasks.baseline.frame import candidate_windows
 from tasks.contracts import EvidenceManifest, Findings
 from tasks.evidence import build_evidence_pack, sdk_token_counter
 from tasks.evidence._stage import MAX_LINE_CHARS, REDACT_WINDOW_CHARS
-from tasks.gather import gather_logs
 from tasks.render import format_percent, format_time
 from tasks.settings import Settings
-from tasks.synthetic.generator import LocalSink, generate_incident
 from tests.evidence.frames import findings_citing, write_frame
 from tests.evidence.planted import leaks, planted_corpus
+from tests.incidents import draft_generated
 
 RECORDED = Path(__file__).parent / "recorded"
 FACT_REF = re.compile(r"F:[A-Za-z0-9._:/-]*[A-Za-z0-9]")
@@ -29,21 +26,8 @@ Incident = tuple[Findings, EvidenceManifest, Path]
 
 
 def generated_incident(folder: Path, scale: float, seed: int = 7) -> Incident:
-    logs = folder / "logs"
-    spec, _ = generate_incident(
-        "bad-deploy", seed, LocalSink(logs), source_root=str(logs), scale=scale
-    )
-    windows = candidate_windows(spec)
-    settings = Settings()
-    gathered = gather_logs(
-        spec.sources,
-        [windows.incident, *windows.baselines],
-        folder / "out",
-        incident_id=spec.id,
-        settings=settings,
-    )
-    findings = findings_from_parquet(gathered.parquet_path, windows, spec.id, settings)
-    return findings, gathered.manifest, gathered.parquet_path
+    drafted = draft_generated(folder, "bad-deploy", seed, scale)
+    return drafted.findings, drafted.gathered.manifest, drafted.gathered.parquet_path
 
 
 @pytest.fixture(scope="module")

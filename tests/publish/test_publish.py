@@ -15,6 +15,16 @@ from tasks.publish.targets import Stamp
 from tasks.settings import Settings
 
 APPROVED_AT = datetime(2026, 11, 29, 15, 0, tzinfo=UTC)
+#: What a version of `draft_folder()` holds: the evidence folder's chart is never published.
+PUBLISHED_NAMES = [
+    "charts/errors.svg",
+    "draft.html",
+    "draft.md",
+    "findings.json",
+    "postmortem.html",
+    "postmortem.md",
+    "review.json",
+]
 
 
 def draft_folder(root: Path, incident_id: str = "INC-7", text: str = "# INC-7\nbody\n") -> Path:
@@ -75,15 +85,10 @@ def test_folder_target_publishes_once_and_records_who_and_where(tmp_path: Path) 
     target = str(tmp_path / "pub")
     first = publish(folder, approval(folder), [target], Settings())
     version = tmp_path / "pub" / "postmortems" / "INC-7" / "v1"
-    assert sorted(p.relative_to(version).as_posix() for p in version.rglob("*") if p.is_file()) == [
-        "charts/errors.svg",
-        "draft.html",
-        "draft.md",
-        "findings.json",
-        "postmortem.html",
-        "postmortem.md",
-        "review.json",
-    ]
+    assert (
+        sorted(p.relative_to(version).as_posix() for p in version.rglob("*") if p.is_file())
+        == PUBLISHED_NAMES
+    )
     recorded = Publication.model_validate_json((folder / PUBLISHED_FILE).read_text())
     assert recorded == first
     assert recorded.approved_by == "alice" and recorded.approved_at == APPROVED_AT
@@ -116,18 +121,7 @@ def test_s3_target_writes_versioned_keys_with_the_approval_as_metadata(
     pub = publish(folder, approval(folder), [uri], settings)
     assert pub.copies[0].target == f"s3://{bucket}/team-a/postmortems/INC-7/v1/"
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
-    assert keys == [
-        f"team-a/postmortems/INC-7/v1/{n}"
-        for n in (
-            "charts/errors.svg",
-            "draft.html",
-            "draft.md",
-            "findings.json",
-            "postmortem.html",
-            "postmortem.md",
-            "review.json",
-        )
-    ]
+    assert keys == [f"team-a/postmortems/INC-7/v1/{n}" for n in PUBLISHED_NAMES]
     head = s3.head_object(Bucket=bucket, Key="team-a/postmortems/INC-7/v1/draft.md")
     assert head["Metadata"] == {
         "incident-id": "INC-7",

@@ -16,6 +16,7 @@ from tasks.contracts import (
     Verification,
 )
 from tasks.render import render_draft
+from tasks.render.approval import stamp_markdown
 from tests.render.test_render import HOSTILE, SPEC, T0, findings, manifest
 
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
@@ -151,7 +152,7 @@ def test_redaction_report_counts_kinds_and_the_review_banner_replaces_the_draft_
         decided_at=NOW,
         draft_sha256="f" * 64,
     )
-    approved = draft(review=review)
+    approved = stamp_markdown(text, review)
     assert "**Reviewed and approved** by dana" in approved
     assert "Draft, awaiting review" not in approved
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.review import STATUS_FILE, ReviewDecision, submit_review
+from flows.review import STATUS_FILE, ReviewDecision, read_status, submit_review
 from tasks.contracts import IncidentSpec, ReviewStatus, Source, TimeWindow
 
 START = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
@@ -55,17 +55,13 @@ def tiny_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def wait_for_status(out_dir: Path, state: str, round_: int, timeout: float = 240.0) -> ReviewStatus:
-    path = out_dir / STATUS_FILE
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            status = ReviewStatus.model_validate_json(path.read_text())
-        except (OSError, ValueError):
-            status = None
+        status = read_status(out_dir)
         if status and status.state == state and status.round == round_:
             return status
         time.sleep(0.2)
-    raise AssertionError(f"{path} never reached {state} round {round_}")
+    raise AssertionError(f"{out_dir / STATUS_FILE} never reached {state} round {round_}")
 
 
 class Reviewer:
@@ -94,9 +90,8 @@ class Reviewer:
     def _settle(self, round_: int, refused_before: int) -> None:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            try:
-                status = ReviewStatus.model_validate_json((self.out_dir / STATUS_FILE).read_text())
-            except (OSError, ValueError):
+            status = read_status(self.out_dir)
+            if status is None:
                 time.sleep(0.1)
                 continue
             if (

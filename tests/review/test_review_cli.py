@@ -1,4 +1,5 @@
-"""`postmortem review` refuses a malformed decision before it reaches Prefect; review notes."""
+"""`postmortem review` refuses a malformed decision before it reaches Prefect; review notes;
+the re-check of an edited draft."""
 
 from __future__ import annotations
 
@@ -80,3 +81,15 @@ def test_review_notes_are_rebuilt_not_appended_so_a_replayed_resume_gives_the_sa
     )
     assert replay == second
     assert second.startswith("# INC-1\n\nbody\n")
+
+
+def test_the_flow_rechecks_an_edited_draft_against_the_one_it_replaces(tmp_path: Path) -> None:
+    from flows.postmortem import recheck_edited_draft
+    from tasks.settings import Settings
+
+    (tmp_path / "draft.md").write_text("# INC-1\n\nbody\n")
+    blamed = recheck_edited_draft(
+        "# INC-1\n\nBob forgot to scale checkout.\n", tmp_path, Settings()
+    )
+    assert len(blamed) == 1 and "blaming a person" in blamed[0]
+    assert recheck_edited_draft("# INC-1\n\nbody\n", tmp_path, Settings()) == []

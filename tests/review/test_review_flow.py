@@ -8,7 +8,7 @@ import pytest
 
 from flows.postmortem import postmortem_run
 from flows.review import ReviewDecision
-from tasks.contracts import Publication, ReviewRecord
+from tasks.contracts import IncidentSpec, Publication, ReviewRecord, RunResult
 from tasks.publish import sha256_file
 from tasks.settings import Settings
 from tests.review.conftest import tiny_spec
@@ -20,13 +20,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 FAST = {"review_poll_seconds": 0.5, "review_timeout_hours": 120 / 3600}
 
 
+def run_reviewed(spec: IncidentSpec, tmp_path: Path) -> RunResult:
+    """The whole run, publishing to `<tmp_path>/pub` on approval."""
+    return postmortem_run(
+        spec, settings=Settings(**FAST), out=tmp_path, publish_to=[str(tmp_path / "pub")]
+    )
+
+
 def test_approve_publishes_the_approved_draft(tiny_logs: Path, tmp_path: Path, reviewer) -> None:
     spec = tiny_spec(tiny_logs, "INC-approve")
     out_dir = tmp_path / spec.id
     r = reviewer(out_dir, (1, ReviewDecision(decision="approve", reviewer="alice", comments="ok")))
-    result = postmortem_run(
-        spec, settings=Settings(**FAST), out=tmp_path, publish_to=[str(tmp_path / "pub")]
-    )
+    result = run_reviewed(spec, tmp_path)
     r.thread.join(10)
     assert result.review.state == "published"
     record = ReviewRecord.model_validate_json((out_dir / "review.json").read_text())
@@ -53,8 +58,8 @@ def test_request_changes_then_approve_rerenders_and_rechecks_the_edit(
         rechecked.append(markdown)
         return ["'Bob forgot' blames a person"]
 
-    # The hook the lead wires to the verifier and the blameless check.
-    monkeypatch.setattr(flows.postmortem, "RECHECK", recheck)
+    # Stands in for the verifier's and the blameless check's re-check of the edited text.
+    monkeypatch.setattr(flows.postmortem, "recheck_edited_draft", recheck)
     edited = "# INC-changes\n\nBob forgot to scale checkout.\n"
     r = reviewer(
         out_dir,
@@ -69,9 +74,7 @@ def test_request_changes_then_approve_rerenders_and_rechecks_the_edit(
         ),
         (2, ReviewDecision(decision="approve", reviewer="carol")),
     )
-    result = postmortem_run(
-        spec, settings=Settings(**FAST), out=tmp_path, publish_to=[str(tmp_path / "pub")]
-    )
+    result = run_reviewed(spec, tmp_path)
     r.thread.join(10)
     assert result.review.state == "published"
     assert rechecked == [edited]
@@ -95,9 +98,7 @@ def test_reject_ends_the_run_and_publishes_nothing(
     spec = tiny_spec(tiny_logs, "INC-reject")
     out_dir = tmp_path / spec.id
     r = reviewer(out_dir, (1, ReviewDecision(decision="reject", reviewer="dave", comments="wrong")))
-    result = postmortem_run(
-        spec, settings=Settings(**FAST), out=tmp_path, publish_to=[str(tmp_path / "pub")]
-    )
+    result = run_reviewed(spec, tmp_path)
     r.thread.join(10)
     assert result.review.state == "rejected"
     assert result.publication is None

@@ -14,11 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.baseline import findings_from_parquet
-from tasks.baseline.frame import candidate_windows
-from tasks.gather import gather_logs
-from tasks.settings import Settings
-from tasks.synthetic.generator import SCENARIOS, LocalSink, generate_incident
+from tasks.synthetic.generator import SCENARIOS, generate_incident
+from tests.incidents import draft_generated
 
 GOLDEN = json.loads(Path(__file__).with_name("generator_digests.json").read_text("utf-8"))
 SCALE = 0.05
@@ -99,20 +96,7 @@ def test_same_seed_same_objects_spec_and_truth(case: str) -> None:
 @pytest.mark.parametrize("case", sorted(FINDINGS))
 def test_same_seed_same_findings(tmp_path: Path, case: str) -> None:
     scenario, seed = case.rsplit("/", 1)
-    logs = tmp_path / "logs"
-    spec, _ = generate_incident(
-        scenario, int(seed), LocalSink(logs), source_root=str(logs), scale=SCALE
-    )
-    windows = candidate_windows(spec)
-    settings = Settings()
-    gathered = gather_logs(
-        spec.sources,
-        [windows.incident, *windows.baselines],
-        tmp_path / "out",
-        incident_id=spec.id,
-        settings=settings,
-    )
-    findings = findings_from_parquet(gathered.parquet_path, windows, spec.id, settings)
+    findings = draft_generated(tmp_path, scenario, int(seed), scale=SCALE).findings
     canonical = json.dumps(
         _strip(json.loads(findings.model_dump_json())), separators=(",", ":"), ensure_ascii=False
     )

@@ -25,3 +25,4 @@ def test_an_edited_figure_the_findings_lack_is_flagged_and_untouched_lines_are_n
 
 def test_without_findings_only_blame_is_checked() -> None:
     assert check_edited_draft(ORIGINAL, ORIGINAL + "\n12345 things.\n", None) == []
+    assert check_edited_draft(ORIGINAL, ORIGINAL + "\nBob forgot to page.\n", None)

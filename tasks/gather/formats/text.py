@@ -124,11 +124,6 @@ def _syslog_ts(m: re.Match, ref: datetime) -> str | None:
     return None
 
 
-def _text_iso(m: re.Match, ctx: ParseContext) -> _TextRecord:
-    level, message = _split_level(m.group("rest"))
-    return _TextRecord(m.group("ts"), message, level)
-
-
 def _text_prefixed(m: re.Match, ctx: ParseContext) -> _TextRecord:
     level, message = _split_level(m.group("rest"))
     prefix = m.group("prefix")
@@ -170,32 +165,29 @@ def _text_access(m: re.Match, ctx: ParseContext) -> _TextRecord:
     )
 
 
-def _text_hdfs(m: re.Match, ctx: ParseContext) -> _TextRecord:
+def _time_then_text(ts: Callable[[re.Match], str | float]) -> Callable:
+    """A handler for forms that are a time, then maybe a level, then the message."""
+
+    def handler(m: re.Match, ctx: ParseContext) -> _TextRecord:
+        level, message = _split_level(m.group("rest"))
+        return _TextRecord(ts(m), message, level)
+
+    return handler
+
+
+def _hdfs_ts(m: re.Match) -> str:
     d, t = m.group("d"), m.group("t")
-    level, message = _split_level(m.group("rest"))
-    return _TextRecord(f"20{d[:2]}-{d[2:4]}-{d[4:]}T{t[:2]}:{t[2:4]}:{t[4:]}", message, level)
-
-
-def _text_spark(m: re.Match, ctx: ParseContext) -> _TextRecord:
-    level, message = _split_level(m.group("rest"))
-    return _TextRecord(
-        f"20{m.group('y')}-{m.group('m')}-{m.group('d')}T{m.group('t')}", message, level
-    )
-
-
-def _text_epoch(m: re.Match, ctx: ParseContext) -> _TextRecord:
-    level, message = _split_level(m.group("rest"))
-    return _TextRecord(float(m.group("e")), message, level)
+    return f"20{d[:2]}-{d[2:4]}-{d[4:]}T{t[:2]}:{t[2:4]}:{t[4:]}"
 
 
 _TEXT_HANDLERS: dict[str, Callable[[re.Match, ParseContext], _TextRecord]] = {
-    "iso": _text_iso,
+    "iso": _time_then_text(lambda m: m.group("ts")),
     "syslog": _text_syslog,
     "apache_error": _text_apache_error,
     "access": _text_access,
-    "hdfs": _text_hdfs,
-    "spark": _text_spark,
-    "epoch": _text_epoch,
+    "hdfs": _time_then_text(_hdfs_ts),
+    "spark": _time_then_text(lambda m: f"20{m['y']}-{m['m']}-{m['d']}T{m['t']}"),
+    "epoch": _time_then_text(lambda m: float(m.group("e"))),
     "prefixed": _text_prefixed,
 }
 

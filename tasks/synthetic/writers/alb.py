@@ -130,10 +130,7 @@ class AlbWriter:
         raw = b"\n".join(lines) + b"\n"
         data = gzip_bytes(raw)
         self.sink.put(key, data)
-        self.stats.objects += 1
-        self.stats.lines += len(lines)
-        self.stats.bytes_uncompressed += len(raw)
-        self.stats.bytes_compressed += len(data)
+        self.stats.count(len(lines), len(raw), len(data))
 
 
 def _ri(rng: random.Random, a: int, b: int) -> int:

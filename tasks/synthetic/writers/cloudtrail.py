@@ -38,10 +38,7 @@ class CloudTrailWriter:
         raw = orjson.dumps({"Records": recs})
         data = gzip_bytes(raw)
         self.sink.put(key, data)
-        self.stats.objects += 1
-        self.stats.lines += len(recs)
-        self.stats.bytes_uncompressed += len(raw)
-        self.stats.bytes_compressed += len(data)
+        self.stats.count(len(recs), len(raw), len(data))
         for r in recs:
             self.count_in_window(datetime.fromisoformat(r["eventTime"]).timestamp())
         times = [r["eventTime"] for r in recs]

@@ -85,10 +85,7 @@ class FluentBitWriter:
         parts = self._members(records)
         data = b"".join(gzip_bytes(p) for p in parts)
         self.sink.put(key, data)
-        self.stats.objects += 1
-        self.stats.lines += len(records)
-        self.stats.bytes_uncompressed += sum(len(p) for p in parts)
-        self.stats.bytes_compressed += len(data)
+        self.stats.count(len(records), sum(len(p) for p in parts), len(data))
 
     def _key(self, service: str, first: int) -> str:
         while True:
