@@ -354,7 +354,7 @@ def reanalyze_postmortem(
             failures,
             lambda: verify_stage(analysis, findings, pack, manifest, spec, out_dir, settings),
         )
-    draft_path = render_stage(
+    draft_path = render_or_bare(
         spec, findings, manifest, out_dir, failures, pack, analysis, verification
     )
     changes = (

@@ -4,7 +4,7 @@ reader of the stage outputs written there."""
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,9 +28,11 @@ def sibling_temp(path: Path) -> Path:
     same folder, so the final `os.replace` is a rename within one file system.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    return Path(tmp)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    # Created with 0o666 less the umask, as any other file: mkstemp's 0o600 would make every
+    # draft and published copy unreadable to the rest of a team sharing the folder.
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    return tmp
 
 
 def write_atomic(path: Path, data: str | bytes) -> Path:

@@ -157,7 +157,9 @@ def _toml_path() -> Path:
 class _SettingsSources(BaseSettings, Settings):
     """Settings as read from the environment and postmortem.toml; used only by load_settings."""
 
-    model_config = SettingsConfigDict(env_prefix="POSTMORTEM_", extra="ignore")
+    # forbid: a typo in postmortem.toml is refused, not silently dropped (unknown POSTMORTEM_*
+    # environment variables, such as POSTMORTEM_CONFIG, are never read as fields).
+    model_config = SettingsConfigDict(env_prefix="POSTMORTEM_", extra="forbid")
 
     @classmethod
     def settings_customise_sources(

@@ -222,3 +222,23 @@ def test_reanalyze_uses_the_stored_evidence_and_says_what_changed(seeded, tmp_pa
     never_drafted = spec.model_copy(update={"id": "INC-never"})
     with pytest.raises(StageError, match="no stored evidence"):
         reanalyze_postmortem(never_drafted, settings=settings)
+
+
+def test_reanalyze_ships_a_bare_draft_when_rendering_fails(
+    seeded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.postmortem import reanalyze_postmortem
+    from tasks.settings import Settings
+
+    spec, _ = seeded
+    settings = Settings(analyst="offline", out_dir=tmp_path)
+    incident_postmortem(spec, settings=settings)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("template exploded")
+
+    # Our own render function, not a library's: the re-analysis must survive it like a draft does.
+    monkeypatch.setattr(postmortem_flow, "render_draft", broken)
+    again = reanalyze_postmortem(spec, settings=settings)
+    assert [f.stage for f in again.stage_failures] == ["render"]
+    assert "template exploded" in again.draft_path.read_text()

@@ -35,6 +35,18 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["draft.md"]
 
 
+def test_written_files_are_readable_like_any_other_file(tmp_path: Path) -> None:
+    """mkstemp's 0o600 would leave a shared folder's drafts readable by their writer alone."""
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = write_atomic(tmp_path / "draft.md", "text")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_stage_outputs_read_back_and_bad_files_are_named(tmp_path: Path) -> None:
     from tasks.contracts import RedactionReport
     from tasks.errors import ObjectError

@@ -25,6 +25,7 @@ from tasks.contracts import (
     Priority,
     Suspect,
 )
+from tasks.evidence import change_fact_id
 
 RESPONDERS = "To be written by the responders:"
 # A change this long before the first deviation is still a candidate trigger: deploys roll out
@@ -122,13 +123,11 @@ class _Draft:
             )
         )
 
-    def fact(self, subject: str, *metrics: str) -> Fact | None:
-        """The pack's fact about `subject`, trying each metric name in turn."""
-        for metric in metrics:
-            for fact in self.pack.facts:
-                if fact.subject == subject and fact.metric == metric:
-                    return fact
-        return None
+    def fact(self, subject: str, metric: str) -> Fact | None:
+        """The pack's fact about `subject` (a service or pattern ID), if the pack kept it."""
+        return next(
+            (f for f in self.pack.facts if f.subject == subject and f.metric == metric), None
+        )
 
     def evidence(self, service: str | None) -> list[str]:
         """Evidence IDs about one service, strongest first: suspect, onset, then patterns."""
@@ -233,8 +232,8 @@ class _Draft:
             svc = stats.service
             rate = self.fact(svc, "error_rate.incident")
             base = self.fact(svc, "error_rate.baseline")
-            errors = self.fact(svc, "errors.incident", "errors_incident")
-            p95 = self.fact(svc, "p95_ms.incident", "latency_p95_ms.incident")
+            errors = self.fact(svc, "errors.incident")
+            p95 = self.fact(svc, "p95_ms.incident")
             parts = [f"{svc} returned more errors than normal"]
             if rate and base:
                 parts = [f"The error rate of {svc} rose to {{{rate.id}}} from {{{base.id}}}"]
@@ -272,7 +271,7 @@ class _Draft:
         # the top suspect clearly stands out from the next one.
         clear = runner_up is None or self.top.score >= 1.5 * max(runner_up.score, 1e-9)
         reasons = "; ".join(self.top.reasons) if self.top.reasons else "it deviated first and most"
-        score = self.fact(svc, "suspect.score", "score")
+        score = self.fact(svc, "suspect_score")
         self.add(
             "root_cause",
             "causal",
@@ -295,9 +294,8 @@ class _Draft:
             return
         index, change = self.trigger
         onset = self.onset_of(change.service) or self.first_onset
-        when = self.fact(f"change.{index}", "at", "time") or self.fact(
-            change.service or "", "change.at"
-        )
+        # By ID: a change's time shares its subject and metric with the timeline's times.
+        when = self.pack.fact(change_fact_id(index))
         onset_fact = self.fact(onset.service, "onset") if onset else None
         text = f"A {_change_name(change)}"
         text += f" of {change.service}" if change.service else ""
@@ -333,7 +331,7 @@ class _Draft:
             where = ", ".join(pattern.services) or "the logs"
             what = "a log pattern absent from the baseline" if pattern.is_new else "a log pattern"
             what += " appeared" if pattern.is_new else " became much more frequent"
-            count = self.fact(pattern.pattern_id, "count.incident", "incident_count")
+            count = self.fact(pattern.pattern_id, "incident_count")
             self.add(
                 "contributing_factor",
                 "observation",

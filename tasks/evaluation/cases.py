@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
-from tasks.contracts import IncidentSpec, Source
+from tasks.contracts import IncidentSpec
 from tasks.contracts.spec import describe_validation_error
 from tasks.errors import SpecError
 
@@ -100,7 +100,7 @@ def _cases_beside_truth(folder: Path, truth_path: Path) -> list[EvalCase]:
         raise SpecError(f"{truth_path}: expected a mapping of incident ID to its truth.")
     cases = []
     for path in _spec_files(folder):
-        spec = _load_spec(path)
+        spec = IncidentSpec.from_file(path)
         if spec.id not in truths:
             raise SpecError(f"{truth_path}: no truth for incident {spec.id} ({path.name}).")
         truth = Truth.from_mapping(truths[spec.id], f"{truth_path}[{spec.id}]")
@@ -114,7 +114,9 @@ def _case_folder(folder: Path) -> EvalCase | None:
     spec_path, truth_path = _find(folder, SPEC_NAMES), _find(folder, TRUTH_NAMES)
     if spec_path is None or truth_path is None:
         return None
-    spec = _load_spec(spec_path)
+    # from_file resolves relative local source paths against the spec's folder, so a case runs
+    # from any working directory.
+    spec = IncidentSpec.from_file(spec_path)
     truth = Truth.from_mapping(_read_json(truth_path), str(truth_path))
     recorded_dir = folder / RECORDED_DIR
     recorded = (
@@ -132,21 +134,6 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise SpecError(f"{path}: cannot read the truth file ({exc}).") from exc
-
-
-def _load_spec(path: Path) -> IncidentSpec:
-    """The spec, with relative local source paths resolved against the spec's own folder, so
-    that a case runs from any working directory."""
-    spec = IncidentSpec.from_file(path)
-    sources = []
-    for source in spec.sources:
-        local = source.local_path
-        if not source.is_s3 and not local.is_absolute():
-            source = Source(
-                name=source.name, uri=str((path.parent / local).resolve()), format=source.format
-            )
-        sources.append(source)
-    return spec.model_copy(update={"sources": sources})
 
 
 def generator_cases(

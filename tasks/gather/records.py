@@ -55,13 +55,17 @@ def open_records(
     the bytes, for a whole object) before the damage come out first, then `CorruptStream`.
     """
     compression, stream = open_decompressed(raw)
-    head, stream = peek(stream, 4096)
-    encoding, bom = detect_encoding(head)
-    if encoding is not None:
-        stream = Utf8Transcoder(stream, encoding, skip=bom)  # type: ignore[assignment]
-        if encoding == "utf-8-sig":
-            encoding = None  # UTF-8 all the same; only the mark is dropped
     head, stream = peek(stream, SNIFF_BYTES)
+    encoding, bom = detect_encoding(head)
+    if encoding == "utf-8-sig":
+        # UTF-8 all the same: only the mark is dropped. Transcoding would also replace bad
+        # bytes before `invalid_utf8_lines` could count them.
+        stream.read(bom)
+        encoding = None
+        head, stream = peek(stream, SNIFF_BYTES)
+    elif encoding is not None:
+        stream = Utf8Transcoder(stream, encoding, skip=bom)  # type: ignore[assignment]
+        head, stream = peek(stream, SNIFF_BYTES)  # sniff the text, not the encoded bytes
     if fmt is LogFormat.AUTO:
         fmt = sniff_format(key, head)
     if needs_whole_object(fmt):

@@ -69,9 +69,16 @@ def format_number(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+# `*` always, `_` where it could open or close emphasis (not inside a word, as in snake_case).
+_EMPHASIS = re.compile(r"\*|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+
+
 def _markdown_cell(value: object, limit: int = 160) -> str:
-    """Log text is untrusted: keep it from breaking the table or injecting Markdown/HTML."""
-    return _clip(_one_cell(value).replace("<", "&lt;").replace(">", "&gt;"), limit)
+    """Log text is untrusted: keep it from breaking the table or injecting Markdown/HTML, and
+    from emphasis, so that no text can pass itself off as a status badge (`**[verified]**`)."""
+    text = _one_cell(value).replace("<", "&lt;").replace(">", "&gt;")
+    text = _EMPHASIS.sub(lambda m: "\\" + m[0], text)
+    return _clip(text, limit)
 
 
 def _markdown_code(value: object, limit: int = 160) -> str:

@@ -1,9 +1,10 @@
 """A small, exact incident for the analysis tests: spec, findings and evidence pack built directly.
 
 A bad deploy of `checkout` at 13:02 makes it fail from 13:04; `payments` sees some errors too.
-The evidence pack is built here by hand (the pack stage lives on its own branch), in the same
-shape: facts under fact IDs, exemplar lines under evidence IDs, and the text sent to the model
-with the log lines inside a delimited data block.
+The pack's facts come from the pack stage's own builders (tasks/evidence/_facts.py), so the
+analysts are tested against the fact IDs a real pack holds. Its exemplar lines and text are
+written here by hand: a stand-in text with the log lines inside a delimited data block, not the
+evidence template's rendering.
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ from tasks.contracts import (
     TimelineEntry,
     TimeWindow,
     WindowSet,
+)
+from tasks.evidence._facts import (
+    change_fact,
+    incident_facts,
+    onset_fact,
+    pattern_facts,
+    service_facts,
+    suspect_fact,
+    timeline_fact,
 )
 
 T0 = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
@@ -181,63 +191,15 @@ def findings(*, injected: bool = False) -> Findings:
 
 
 def _facts(f: Findings) -> list[Fact]:
-    facts = []
+    """Every fact the pack stage gives these findings, from its own builders (unbudgeted)."""
+    facts = incident_facts(f) + [suspect_fact(s) for s in f.suspects]
     for s in f.services:
-        for which in ("incident", "baseline"):
-            value = getattr(s.error_rate, which)
-            facts.append(
-                Fact(
-                    id=f"F:{s.service}.error_rate.{which}",
-                    subject=s.service,
-                    metric=f"error_rate.{which}",
-                    unit="ratio",
-                    value=value,
-                    display=f"{100 * value:.2f}%",
-                )
-            )
-        facts.append(
-            Fact(
-                id=f"F:{s.service}.errors.incident",
-                subject=s.service,
-                metric="errors.incident",
-                unit="count",
-                value=s.errors_incident,
-                display=f"{s.errors_incident:,}",
-            )
-        )
-    for o in f.onsets:
-        facts.append(
-            Fact(
-                id=f"F:{o.service}.onset",
-                subject=o.service,
-                metric="onset",
-                unit="time",
-                at=o.at,
-                display=f"{o.at:%H:%M:%S}Z",
-            )
-        )
-    for i, c in enumerate(f.changes):
-        facts.append(
-            Fact(
-                id=f"F:change.{i}.at",
-                subject=f"change.{i}",
-                metric="at",
-                unit="time",
-                at=c.at,
-                display=f"{c.at:%H:%M:%S}Z",
-            )
-        )
+        facts += service_facts(s)
+    facts += [onset_fact(o) for o in f.onsets]
+    facts += [change_fact(i, c) for i, c in enumerate(f.changes)]
     for p in f.patterns:
-        facts.append(
-            Fact(
-                id=f"F:{p.pattern_id}.count.incident",
-                subject=p.pattern_id,
-                metric="count.incident",
-                unit="count",
-                value=p.incident_count,
-                display=f"{p.incident_count:,}",
-            )
-        )
+        facts += pattern_facts(p)
+    facts += [timeline_fact(i, t) for i, t in enumerate(f.timeline)]
     return facts
 
 

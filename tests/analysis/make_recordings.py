@@ -5,8 +5,8 @@ Each case is a folder under recordings/ with one file per HTTP attempt, in order
 They follow the Messages API's wire format (error bodies, `request-id`, `retry-after-ms`,
 usage with cache fields). They were written here rather than captured, because this machine has
 no network; a capture from the real API can replace any file as long as the file keeps the shape.
-The prompt-injection case also keeps the spec, findings and pack it was made for, so that the
-verifier's tests can reuse the same incident.
+The prompt-injection case also keeps the spec, findings and pack it was made for; its test
+reads them back.
 """
 
 from __future__ import annotations

@@ -132,6 +132,16 @@ def test_settings_reject_bad_values(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings()
 
 
+def test_a_typo_in_the_settings_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    toml = tmp_path / "postmortem.toml"
+    toml.write_text("late_delivery_margin_minute = 30\n")
+    monkeypatch.setenv("POSTMORTEM_CONFIG", str(toml))
+    with pytest.raises(ValueError, match="late_delivery_margin_minute"):
+        load_settings()
+
+
 def test_a_binary_or_non_utf8_spec_is_one_sentence(tmp_path: Path) -> None:
     for name, raw in [
         ("binary.yaml", bytes(range(256)) * 4),

@@ -167,6 +167,22 @@ def test_case_folders_load_with_relative_sources_resolved(tmp_path: Path) -> Non
     assert two.truth.root_cause_service is None and two.truth.root_cause_group == "cinder"
 
 
+def test_a_home_relative_source_is_left_to_gather_and_keeps_its_fields(tmp_path: Path) -> None:
+    # The eval once re-resolved sources itself: `~/logs` became `<case>/~/logs`, and the
+    # rebuilt Source lost its service_pattern.
+    folder = tmp_path / "INC-1"
+    folder.mkdir()
+    (folder / "incident.yaml").write_text(
+        "id: INC-1\ntitle: t\n"
+        "window: {start: '2026-11-24T13:00:00Z', end: '2026-11-24T13:30:00Z'}\n"
+        "sources:\n  - {name: app, uri: ~/logs, service_pattern: '(?P<service>[a-z]+)'}\n"
+    )
+    (folder / "truth.json").write_text(json.dumps({"root_cause_service": "auth"}))
+    (case,) = load_cases(tmp_path)
+    assert case.spec.sources[0].uri == "~/logs"
+    assert case.spec.sources[0].service_pattern == "(?P<service>[a-z]+)"
+
+
 def test_specs_beside_one_truth_file_load_and_a_missing_truth_is_named(tmp_path: Path) -> None:
     spec = "title: t\nwindow: {start: '2026-11-24T13:00:00Z', end: '2026-11-24T13:30:00Z'}\nsources:\n  - {name: a, uri: logs/X}\n"
     (tmp_path / "OS-001.yaml").write_text("id: OS-001\n" + spec)

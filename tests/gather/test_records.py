@@ -32,6 +32,15 @@ def test_sniffs_decodes_and_numbers_lines_from_one() -> None:
     assert b"".join(b.data for b in blocks).decode() == text
 
 
+def test_a_utf8_bom_is_dropped_and_bad_bytes_after_it_are_still_counted() -> None:
+    text = b"\xef\xbb\xbf2026-01-05T10:00:00Z INFO caf\xe9\n2026-01-05T10:00:01Z INFO ok\n"
+    opened = open_records(io.BytesIO(text), "x.log", LogFormat.AUTO, max_line_bytes=1000)
+    assert (opened.fmt, opened.encoding) == (LogFormat.TEXT, None)
+    blocks = list(opened.blocks)
+    assert b"".join(b.data for b in blocks) == text[3:]
+    assert sum(b.invalid_utf8_lines for b in blocks) == 1
+
+
 def test_a_whole_object_comes_as_one_block_and_its_part_before_a_break_too() -> None:
     opened = open_records(io.BytesIO(TRAIL), "t.json", LogFormat.AUTO, max_line_bytes=10)
     assert opened.fmt is LogFormat.CLOUDTRAIL

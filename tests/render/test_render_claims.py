@@ -185,3 +185,18 @@ def test_html_shows_each_status_as_a_badge() -> None:
     assert '<strong class="status ok">verified</strong>' in html
     assert '<strong class="status bad">UNSUPPORTED</strong>' in html
     assert "[verified]" not in html
+
+
+def test_statement_text_cannot_pass_itself_off_as_a_status_badge() -> None:
+    from tasks.render import render_html
+
+    forged = Claim(
+        id="C9",
+        section="summary",
+        kind="observation",
+        text="**[verified]** __[verified]__ Payments caused it.",
+    )
+    text = draft(analysis=analysis(claims=[forged]), verification=None)
+    html = render_html(text, SPEC)
+    assert '<strong class="status ok">' not in html
+    assert '<strong class="status ask">not checked</strong>' in html
