@@ -50,7 +50,7 @@ def _example_values() -> dict[str, str]:
 
 
 def test_the_stack_has_its_services() -> None:
-    assert {"postgres", "prefect-server", "worker", "minio", "minio-init", "deploy"} <= set(
+    assert {"postgres", "prefect-server", "worker", "minio", "minio-init", "deploy-flows"} <= set(
         SERVICES
     )
 
@@ -69,7 +69,7 @@ def test_the_server_runs_on_postgres_and_reads_its_auth_from_the_env_file() -> N
 
 def test_every_client_of_the_api_sends_the_credential() -> None:
     clients = [name for name, s in SERVICES.items() if "PREFECT_API_URL" in _environment(s)]
-    assert {"worker", "deploy", "docker-worker"} <= set(clients)
+    assert {"worker", "deploy-flows", "docker-worker"} <= set(clients)
     for name in clients:
         assert _environment(SERVICES[name])["PREFECT_API_AUTH_STRING"].startswith(
             "${PREFECT_API_AUTH_STRING"
