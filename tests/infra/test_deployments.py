@@ -84,3 +84,11 @@ def test_each_pool_gets_its_own_pair() -> None:
     docker = DEPLOYMENTS["weekly-review-docker"]["work_pool"]["job_variables"]
     assert docker["image"] == "postmortem-flows:latest"
     assert docker["networks"] == ["postmortem"]
+
+
+def test_runs_start_where_the_image_keeps_the_code() -> None:
+    dockerfile = (ROOT / "infra" / "Dockerfile").read_text(encoding="utf-8").splitlines()
+    assert [line for line in dockerfile if line.startswith("FROM")] == ["FROM python:3.11-slim"]
+    (workdir,) = [line.split()[1] for line in dockerfile if line.startswith("WORKDIR")]
+    (step,) = RAW["pull"]
+    assert step["prefect.deployments.steps.set_working_directory"]["directory"] == workdir
