@@ -175,7 +175,7 @@ CASES: dict[str, list[dict[str, Any]]] = {
             }
         )
     ),
-    "batch-malformed": batch_run(succeeded('{"themes": [{"id": "T1", "text": 42}]}'),
+    "batch-malformed": batch_run(succeeded('{"themes": [{"id": "T1", "text": 42}]}')),
     "messages-success": [ok("req_weekly_plain_01", message(2, GOOD))],
     "messages-overloaded": [
         error(529, "overloaded_error", f"req_weekly_529_{n}", **{"retry-after-ms": "10"})
