@@ -176,6 +176,8 @@ CASES: dict[str, list[dict[str, Any]]] = {
         )
     ),
     "batch-malformed": batch_run(succeeded('{"themes": [{"id": "T1", "text": 42}]}')),
+    # Still in progress when the wait runs out: cancelled.
+    "batch-timeout": [batch("in_progress", 1), batch("in_progress", 2), batch("canceling", 3)],
     "messages-success": [ok("req_weekly_plain_01", message(2, GOOD))],
     "messages-overloaded": [
         error(529, "overloaded_error", f"req_weekly_529_{n}", **{"retry-after-ms": "10"})
