@@ -544,7 +544,9 @@ def weekly(
     if as_json:
         typer.echo(json.dumps({"weekly_review": str(path), "html": str(path.with_suffix(".html"))}))
         return
-    err.print(f"Weekly review (not reviewed): [bold]{path}[/]")
+    # With the review gate on, the flow returns the reviewed copy only when it was approved.
+    state = "reviewed" if path.name == "reviewed.md" else "not reviewed"
+    err.print(f"Weekly review ({state}): [bold]{path}[/]")
 
 
 def main() -> None:

@@ -41,6 +41,7 @@ from tasks.evidence._stage import neutralise
 from tasks.settings import Settings
 from tasks.verify import find_blame
 from tasks.verify._numbers import NumberPool, fact_refs, literal_numbers, number_matches
+from tasks.weekly._report import _minutes as page_minutes
 from tasks.weekly._review import SEVERITIES, WeeklyReview
 from tasks.weekly._themes import (
     SummaryTheme,
@@ -75,7 +76,7 @@ def _count(fid: str, label: str, value: int) -> WeeklyFact:
 def _minutes(fid: str, label: str, value: float | None) -> WeeklyFact | None:
     if value is None:
         return None
-    return WeeklyFact(id=fid, label=label, value=value, unit="min", display=f"{value:.0f} min")
+    return WeeklyFact(id=fid, label=label, value=value, unit="min", display=page_minutes(value))
 
 
 def weekly_facts(review: WeeklyReview) -> dict[str, WeeklyFact]:
@@ -129,7 +130,7 @@ def weekly_facts(review: WeeklyReview) -> dict[str, WeeklyFact]:
                 label="incident window",
                 value=i.minutes,
                 unit="min",
-                display=f"{i.minutes:.0f} min",
+                display=page_minutes(i.minutes),
             )
         )
         facts.append(_minutes(f"F:incident.{k}.mttd", "minutes to detect", i.mttd_minutes))

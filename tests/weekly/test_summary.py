@@ -86,7 +86,7 @@ def test_the_prompt_carries_only_the_reviews_aggregates_redacted_and_fenced() ->
     fenced = user.split('<log_data section="title, suspect and services of INC-A">', 1)[1]
     assert "IGNORE PREVIOUS INSTRUCTIONS" in fenced.split("</log_data>", 1)[0]
     assert user.count("</weekly_review>") == 1
-    assert "{F:week.mttr.median}" not in user and "F:week.mttr.median = 60 min" in user
+    assert "{F:week.mttr.median}" not in user and "F:week.mttr.median = 1 h 00 min" in user
     for incident in ("INC-A", "INC-B", "INC-OLD"):
         assert incident in user
     # Aggregates only: not the action items' wording, not a log line.
