@@ -46,6 +46,8 @@ STATUS_FILE = "review-status.json"
 #: The flow-run input under which a waiting run names its draft, for `postmortem pending`.
 DRAFT_INPUT_KEY = "postmortem-review-draft"
 FLOW_NAME = "postmortem-run"
+#: The weekly review's flow, which waits for a reviewer the same way.
+WEEKLY_FLOW_NAME = "weekly-review"
 NOTES_BEGIN = "<!-- review-notes:begin -->"
 NOTES_END = "<!-- review-notes:end -->"
 _NOTES = re.compile(re.escape(NOTES_BEGIN) + r".*?" + re.escape(NOTES_END) + r"\n?", re.S)
@@ -511,7 +513,8 @@ def _state_of(run_id: UUID) -> str:
 
 
 def list_pending(limit: int = 50) -> list[PendingReview]:
-    """The postmortem runs paused for review, newest first, with their drafts and UI links."""
+    """The postmortem and weekly runs paused for review, newest first, with their drafts and UI
+    links (a weekly run's incident_id is `weekly-<week>`)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowFilter,
@@ -527,7 +530,7 @@ def list_pending(limit: int = 50) -> list[PendingReview]:
 
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME, WEEKLY_FLOW_NAME])),
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
             ),

@@ -3,17 +3,18 @@ through `submit_review`, the function `postmortem review` uses, as for a postmor
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from flows.review import STATUS_FILE, ReviewDecision, read_status
+from flows.review import STATUS_FILE, PendingReview, ReviewDecision, list_pending, read_status
 from flows.weekly_review import weekly_review
 from tasks.contracts import ReviewRecord
 from tasks.publish import sha256_file
 from tasks.settings import Settings
-from tests.review.conftest import Reviewer
+from tests.review.conftest import Reviewer, wait_for_status
 from tests.weekly.test_weekly import WEEK, at, record, write_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
@@ -31,8 +32,28 @@ def root(tmp_path: Path) -> Path:
     return tmp_path
 
 
+class PendingReviewer(Reviewer):
+    """Reads `postmortem pending`'s list once the run waits, then decides."""
+
+    pending: list[PendingReview]
+
+    def _run(self) -> None:
+        try:
+            status = wait_for_status(self.out_dir, "waiting", 1)
+            # The status is written just before the pause: poll until the run is PAUSED.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                self.pending = list_pending()
+                if any(p.flow_run_id == status.flow_run_id for p in self.pending):
+                    break
+                time.sleep(0.2)
+        except BaseException as exc:
+            self.errors.append(exc)
+        super()._run()
+
+
 def start(folder: Path, *decisions: tuple[int, ReviewDecision]) -> Reviewer:
-    r = Reviewer(folder, list(decisions))
+    r = PendingReviewer(folder, list(decisions))
     r.thread.start()
     return r
 
@@ -56,6 +77,10 @@ def test_an_approved_weekly_review_is_marked_reviewed_and_a_stranger_is_refused(
 
     assert path == folder / "reviewed.md"
     status = read_status(folder)
+    # While it waited, `postmortem pending` listed it with its page.
+    (waiting,) = [p for p in r.pending if p.flow_run_id == status.flow_run_id]
+    assert waiting.incident_id == f"weekly-{WEEK}"
+    assert waiting.draft_path == str((folder / "weekly_review.md").resolve())
     assert status.state == "published" and status.incident_id == f"weekly-{WEEK}"
     assert len(status.refused) == 1 and "mallory" in status.refused[0]
     record_ = ReviewRecord.model_validate_json((folder / "review.json").read_text())
