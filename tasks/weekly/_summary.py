@@ -291,10 +291,13 @@ def check_themes(
     draft: ThemeDraft, review: WeeklyReview, facts: dict[str, WeeklyFact]
 ) -> tuple[list[SummaryTheme], list[str]]:
     """The themes kept (verified, and unsupported ones to be shown as such) and one reason per
-    theme dropped (contradicted by the review's figures)."""
+    theme dropped (contradicted by the review's figures, or beyond the limit)."""
     incidents = known_incidents(review)
     kept, dropped = [], []
-    for claim in draft.themes[: MAX_THEMES * 2]:
+    # The prompt asks for MAX_THEMES; far more is a runaway answer, whose tail is counted out.
+    limit = MAX_THEMES * 2
+    dropped += [f"{c.id}: beyond the first {limit} themes." for c in draft.themes[limit:]]
+    for claim in draft.themes[:limit]:
         verdict = verify_theme(claim, facts, incidents, review)
         if verdict.status == "contradicted":
             dropped.append(f"{claim.id}: {verdict.reason}")

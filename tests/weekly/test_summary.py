@@ -15,6 +15,8 @@ from tasks.settings import Settings
 from tasks.weekly import render_weekly
 from tasks.weekly._summary import (
     ThemeClaim,
+    ThemeDraft,
+    check_themes,
     known_incidents,
     summarise_week,
     verify_theme,
@@ -261,3 +263,14 @@ def test_the_summary_is_kept_in_the_reviews_json() -> None:
     assert json.loads(review.model_dump_json())["summary"]["themes"][0]["verdict"]["status"] == (
         "verified"
     )
+
+
+def test_themes_past_the_limit_are_counted_out_not_lost_silently() -> None:
+    review = week_review()
+    themes = [
+        ThemeClaim(id=f"T{n}", text="payments recurs.", incident_ids=["INC-A"])
+        for n in range(1, 16)
+    ]
+    kept, dropped = check_themes(ThemeDraft(themes=themes), review, weekly_facts(review))
+    assert len(kept) == 12
+    assert dropped == [f"T{n}: beyond the first 12 themes." for n in (13, 14, 15)]
