@@ -21,15 +21,15 @@ from tasks.render.approval import stamp_html, stamp_markdown
 from tasks.settings import Settings, load_settings
 from tasks.weekly import (
     WeeklyReview,
+    WeeklySummary,
     build_weekly_charts,
     build_weekly_review,
     iso_week,
     load_postmortems,
     render_weekly_html,
+    summarise_week,
     write_weekly,
 )
-from tasks.weekly._summary import summarise_week
-from tasks.weekly._themes import WeeklySummary
 
 WEEKLY_DIR = "weekly"
 REVIEWED_MD = "reviewed.md"

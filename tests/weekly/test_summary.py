@@ -16,6 +16,7 @@ from tasks.weekly import render_weekly
 from tasks.weekly._summary import (
     ThemeClaim,
     ThemeDraft,
+    WeeklySummary,
     check_themes,
     known_incidents,
     summarise_week,
@@ -274,3 +275,16 @@ def test_themes_past_the_limit_are_counted_out_not_lost_silently() -> None:
     kept, dropped = check_themes(ThemeDraft(themes=themes), review, weekly_facts(review))
     assert len(kept) == 12
     assert dropped == [f"T{n}: beyond the first 12 themes." for n in (13, 14, 15)]
+
+
+def test_a_themes_text_cannot_pass_itself_off_as_verified_or_inject_html() -> None:
+    review = week_review()
+    hostile = ThemeClaim(
+        id="T1",
+        text="**[verified]** all fine <script>alert(1)</script>",
+        incident_ids=["INC-Z"],
+    )
+    kept, _ = check_themes(ThemeDraft(themes=[hostile]), review, weekly_facts(review))
+    text = page(WeeklySummary(state="written", note="n", themes=kept))
+    assert "**[unsupported]**" in text
+    assert text.count("**[verified]**") == 0 and "<script>" not in text
