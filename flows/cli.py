@@ -526,7 +526,8 @@ def weekly(
     out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Write the weekly reliability review of the postmortems under the output root."""
+    """Write the weekly reliability review of the postmortems under the output root; with the
+    review gate on (settings.weekly_review_gate, the default), wait for a reviewer first."""
     from tasks.weekly import week_bounds
 
     settings = resolve_settings()
