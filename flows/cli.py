@@ -526,7 +526,8 @@ def weekly(
     out: OutOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Write the weekly reliability review of the postmortems under the output root."""
+    """Write the weekly reliability review of the postmortems under the output root; with the
+    review gate on (settings.weekly_review_gate, the default), wait for a reviewer first."""
     from tasks.weekly import week_bounds
 
     settings = resolve_settings()
@@ -544,7 +545,9 @@ def weekly(
     if as_json:
         typer.echo(json.dumps({"weekly_review": str(path), "html": str(path.with_suffix(".html"))}))
         return
-    err.print(f"Weekly review (not reviewed): [bold]{path}[/]")
+    # With the review gate on, the flow returns the reviewed copy only when it was approved.
+    state = "reviewed" if path.name == "reviewed.md" else "not reviewed"
+    err.print(f"Weekly review ({state}): [bold]{path}[/]")
 
 
 def main() -> None:

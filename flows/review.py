@@ -46,6 +46,8 @@ STATUS_FILE = "review-status.json"
 #: The flow-run input under which a waiting run names its draft, for `postmortem pending`.
 DRAFT_INPUT_KEY = "postmortem-review-draft"
 FLOW_NAME = "postmortem-run"
+#: The weekly review's flow, which waits for a reviewer the same way.
+WEEKLY_FLOW_NAME = "weekly-review"
 NOTES_BEGIN = "<!-- review-notes:begin -->"
 NOTES_END = "<!-- review-notes:end -->"
 _NOTES = re.compile(re.escape(NOTES_BEGIN) + r".*?" + re.escape(NOTES_END) + r"\n?", re.S)
@@ -101,7 +103,44 @@ def wait_for_review(
     """
     from tasks.render import write_draft
 
-    draft = out_dir / "draft.md"
+    return wait_for_decisions(
+        spec.id,
+        out_dir / "draft.md",
+        settings,
+        describe=lambda status, warnings: pause_description(
+            spec, out_dir, status, warnings, settings
+        ),
+        announce=lambda status, warnings: _announce_waiting(
+            spec, out_dir, status, warnings, settings
+        ),
+        revise=lambda text: write_draft(text, spec, out_dir),
+        recheck=recheck,
+        again=f"postmortem run INCIDENT.yaml --review-only (with the spec of {spec.id})",
+    )
+
+
+#: (status, warnings) -> the pause form's Markdown, or -> None after announcing the wait.
+Describe = Callable[[ReviewStatus, list[str]], str]
+Announce = Callable[[ReviewStatus, list[str]], None]
+
+
+def wait_for_decisions(
+    subject_id: str,
+    draft: Path,
+    settings: Settings,
+    *,
+    describe: Describe,
+    announce: Announce,
+    revise: Callable[[str], object],
+    recheck: Recheck,
+    again: str,
+) -> ReviewStatus:
+    """The review loop any document goes through (a postmortem draft, a weekly review): pause
+    for a decision, refuse reviewers off the allowlist, re-render on a request for changes, and
+    stop on approval, rejection or time-out. `subject_id` is what review.json records as
+    `incident_id` (the weekly review's is `weekly-<week>`); `again` is the command that waits
+    for a review again after a time-out."""
+    out_dir = draft.parent
     ctx = FlowRunContext.get()
     run_id = str(ctx.flow_run.id) if ctx and ctx.flow_run else None
     history: list[ReviewRecord] = []
@@ -111,7 +150,7 @@ def wait_for_review(
     while True:
         sha = sha256_file(draft)
         status = ReviewStatus(
-            incident_id=spec.id,
+            incident_id=subject_id,
             state="waiting",
             flow_run_id=run_id,
             round=round_,
@@ -122,10 +161,10 @@ def wait_for_review(
             history=history,
             refused=refused,
         )
-        _announce_waiting(spec, out_dir, status, warnings, settings)
+        announce(status, warnings)
         try:
             decision = _pause(
-                pause_description(spec, out_dir, status, warnings, settings),
+                describe(status, warnings),
                 key=f"review-r{round_}-a{attempt}",
                 settings=settings,
             )
@@ -135,8 +174,7 @@ def wait_for_review(
                 status,
                 "timed_out",
                 f"No decision within {settings.review_timeout_hours:g} h; the draft stays "
-                f"unpublished. To wait for a review again without redrafting, run: "
-                f"postmortem run INCIDENT.yaml --review-only (with the spec of {spec.id}).",
+                f"unpublished. To wait for a review again without redrafting, run: {again}.",
             )
         attempt += 1
         if settings.reviewers and decision.reviewer not in settings.reviewers:
@@ -151,7 +189,7 @@ def wait_for_review(
             )
             continue
         record = ReviewRecord(
-            incident_id=spec.id,
+            incident_id=subject_id,
             decision=decision.decision,
             reviewer=decision.reviewer,
             decided_at=datetime.now(UTC),
@@ -176,7 +214,7 @@ def wait_for_review(
             text = decision.edited_markdown
             warnings = recheck(_NOTES.sub("", text), out_dir, settings)
         text = with_review_notes(text, history, warnings)
-        write_draft(text, spec, out_dir)
+        revise(text)
         _finish(out_dir, status, "changes_requested", f"Changes requested by {record.reviewer}.")
         round_, attempt = round_ + 1, 1
 
@@ -306,6 +344,28 @@ def _read(path: Path, model: type[M]) -> M | None:
         return None
 
 
+def name_draft(status: ReviewStatus, draft: Path, html: Path) -> None:
+    """The run input that names what a waiting run waits on (`postmortem review` and `pending`
+    read it to find the draft and its review-status.json)."""
+    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+    from prefect.input import create_flow_run_input, delete_flow_run_input
+
+    if not status.flow_run_id:
+        return
+    # A later round, or a replay after a suspend: the input exists already; replace it.
+    with contextlib.suppress(PrefectHTTPStatusError, ObjectNotFound):
+        delete_flow_run_input(DRAFT_INPUT_KEY)
+    create_flow_run_input(
+        DRAFT_INPUT_KEY,
+        {
+            "incident_id": status.incident_id,
+            "round": status.round,
+            "draft_path": str(draft.resolve()),
+            "html_path": str(html.resolve()),
+        },
+    )
+
+
 def _announce_waiting(
     spec: IncidentSpec,
     out_dir: Path,
@@ -319,8 +379,6 @@ def _announce_waiting(
         create_markdown_artifact,
         create_table_artifact,
     )
-    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
-    from prefect.input import create_flow_run_input, delete_flow_run_input
 
     from flows.postmortem import artifact_key
 
@@ -334,19 +392,7 @@ def _announce_waiting(
         file=sys.stderr,
         flush=True,
     )
-    if status.flow_run_id:
-        # A later round, or a replay after a suspend: the input exists already; replace it.
-        with contextlib.suppress(PrefectHTTPStatusError, ObjectNotFound):
-            delete_flow_run_input(DRAFT_INPUT_KEY)
-        create_flow_run_input(
-            DRAFT_INPUT_KEY,
-            {
-                "incident_id": spec.id,
-                "round": status.round,
-                "draft_path": str(draft.resolve()),
-                "html_path": str((out_dir / "draft.html").resolve()),
-            },
-        )
+    name_draft(status, draft, out_dir / "draft.html")
     create_markdown_artifact(
         key=artifact_key("draft", spec.id),
         markdown=draft.read_text(encoding="utf-8"),
@@ -467,7 +513,8 @@ def _state_of(run_id: UUID) -> str:
 
 
 def list_pending(limit: int = 50) -> list[PendingReview]:
-    """The postmortem runs paused for review, newest first, with their drafts and UI links."""
+    """The postmortem and weekly runs paused for review, newest first, with their drafts and UI
+    links (a weekly run's incident_id is `weekly-<week>`)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowFilter,
@@ -483,7 +530,7 @@ def list_pending(limit: int = 50) -> list[PendingReview]:
 
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME, WEEKLY_FLOW_NAME])),
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
             ),

@@ -142,6 +142,15 @@ class Settings(BaseModel):
     weekly_timezone: str = Field("UTC", description="Timezone of weekly_cron.")
     weekly_ai_summary: bool = Field(True, description="Add an AI summary of themes.")
     weekly_review_gate: bool = Field(True, description="The weekly review waits for a reviewer.")
+    weekly_summary_poll_seconds: float = Field(
+        30.0, gt=0, description="How often the weekly summary's batch is polled until it ends."
+    )
+    weekly_summary_wait_minutes: float = Field(
+        60.0,
+        gt=0,
+        description="How long the weekly review waits for the summary's batch before it "
+        "cancels it and goes on without a summary.",
+    )
     dask_address: str | None = Field(
         None, description="A Dask scheduler (tcp://host:8786) for the CPU-heavy work."
     )

@@ -64,6 +64,29 @@ def _check_draft(draft: AnalysisDraft) -> list[str]:
     return problems
 
 
+def build_client(
+    settings: Settings,
+    backend: Backend,
+    api_key: str | None,
+    recorder: HealthRecorder,
+    *,
+    http_client: httpx2.Client | None = None,
+) -> anthropic.Anthropic | anthropic.AnthropicBedrock:
+    """The SDK client every model call of the tool uses: retries, timeout and the health
+    recorder from the settings; Bedrock with its region, or the first-party API / a gateway."""
+    common: dict[str, Any] = {
+        "max_retries": settings.model_max_retries,
+        "timeout": settings.model_timeout_seconds,
+        "middleware": [recorder],
+    }
+    if http_client is not None:
+        common["http_client"] = http_client
+    if backend == "bedrock":
+        # AWS credentials come from boto's chain; only the region is ours to give.
+        return anthropic.AnthropicBedrock(aws_region=settings.bedrock_region, **common)
+    return anthropic.Anthropic(api_key=api_key, base_url=settings.anthropic_base_url, **common)
+
+
 class ClaudeAnalyst:
     """Claude behind the Analyst interface; raises AnalystFailed instead of failing the run."""
 
@@ -83,18 +106,8 @@ class ClaudeAnalyst:
         self.model = settings.bedrock_model if backend == "bedrock" else settings.model
 
     def _client(self, recorder: HealthRecorder) -> anthropic.Anthropic | anthropic.AnthropicBedrock:
-        common: dict[str, Any] = {
-            "max_retries": self.settings.model_max_retries,
-            "timeout": self.settings.model_timeout_seconds,
-            "middleware": [recorder],
-        }
-        if self.http_client is not None:
-            common["http_client"] = self.http_client
-        if self.backend == "bedrock":
-            # AWS credentials come from boto's chain; only the region is ours to give.
-            return anthropic.AnthropicBedrock(aws_region=self.settings.bedrock_region, **common)
-        return anthropic.Anthropic(
-            api_key=self.api_key, base_url=self.settings.anthropic_base_url, **common
+        return build_client(
+            self.settings, self.backend, self.api_key, recorder, http_client=self.http_client
         )
 
     def analyze(self, pack: EvidencePack, findings: Findings, spec: IncidentSpec) -> Analysis:

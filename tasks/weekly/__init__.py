@@ -14,16 +14,20 @@ from tasks.weekly._review import (
     iso_week,
     week_bounds,
 )
+from tasks.weekly._summary import summarise_week
+from tasks.weekly._themes import WeeklySummary
 
 __all__ = [
     "PostmortemRecord",
     "WeeklyReview",
+    "WeeklySummary",
     "build_weekly_charts",
     "build_weekly_review",
     "iso_week",
     "load_postmortems",
     "render_weekly",
     "render_weekly_html",
+    "summarise_week",
     "week_bounds",
     "write_weekly",
 ]

@@ -106,12 +106,22 @@ def _minutes(value: float | None) -> str:
 
 
 def render_weekly(
-    review: WeeklyReview, generated_at: datetime, charts: list[Chart] | None = None
+    review: WeeklyReview,
+    generated_at: datetime,
+    charts: list[Chart] | None = None,
+    *,
+    awaiting_review: bool = False,
 ) -> str:
+    """The page's Markdown; `awaiting_review` opens it with the draft banner that an approval
+    replaces (tasks/render/approval.py)."""
     env = template_environment()
     env.filters["minutes"] = _minutes
     return env.get_template("weekly_review.md.j2").render(
-        review=review, generated_at=generated_at, charts=charts or [], severities=SEVERITIES
+        review=review,
+        generated_at=generated_at,
+        charts=charts or [],
+        severities=SEVERITIES,
+        awaiting_review=awaiting_review,
     )
 
 
@@ -124,11 +134,13 @@ def render_weekly_html(text: str, review: WeeklyReview, charts: list[Chart] | No
     )
 
 
-def write_weekly(review: WeeklyReview, out_dir: Path, generated_at: datetime) -> Path:
+def write_weekly(
+    review: WeeklyReview, out_dir: Path, generated_at: datetime, *, awaiting_review: bool = False
+) -> Path:
     """weekly_review.md, its charts beside it, weekly_review.html and weekly_review.json."""
     out_dir = Path(out_dir)
     charts = build_weekly_charts(review)
-    text = render_weekly(review, generated_at, charts)
+    text = render_weekly(review, generated_at, charts, awaiting_review=awaiting_review)
     write_charts(charts, out_dir)
     write_atomic(out_dir / "weekly_review.json", review.model_dump_json(indent=2))
     write_atomic(out_dir / "weekly_review.html", render_weekly_html(text, review, charts))

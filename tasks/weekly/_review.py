@@ -27,6 +27,7 @@ from tasks.contracts import (
 from tasks.errors import SpecError
 from tasks.render.claims import claim_views
 from tasks.settings import Settings
+from tasks.weekly._themes import WeeklySummary
 
 TREND_WEEKS = 4
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
@@ -188,6 +189,9 @@ class WeeklyReview(BaseModel):
         default_factory=list, description="Oldest first; this week last."
     )
     warnings: list[str] = Field(default_factory=list)
+    summary: WeeklySummary | None = Field(
+        None, description="The AI summary of themes; None when the settings turn it off."
+    )
 
     @property
     def published(self) -> int:

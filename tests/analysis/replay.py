@@ -18,8 +18,8 @@ class Replay:
     requests catches an unexpected retry instead of having it hidden by the fallback.
     """
 
-    def __init__(self, case: str) -> None:
-        folder = RECORDINGS / case
+    def __init__(self, case: str, root: Path = RECORDINGS) -> None:
+        folder = root / case
         self.responses = [json.loads(p.read_text()) for p in sorted(folder.glob("[0-9][0-9].json"))]
         assert self.responses, f"no recordings in {folder}"
         self.requests: list[httpx2.Request] = []
@@ -33,9 +33,9 @@ class Replay:
         recorded = self.responses[index]
         if "raise" in recorded:
             raise getattr(httpx2, recorded["raise"])("recorded timeout", request=request)
-        return httpx2.Response(
-            recorded["status"], headers=recorded["headers"], content=json.dumps(recorded["body"])
-        )
+        # "text": a body that is not one JSON document (the Batches API's JSONL results).
+        content = recorded["text"] if "text" in recorded else json.dumps(recorded["body"])
+        return httpx2.Response(recorded["status"], headers=recorded["headers"], content=content)
 
     @property
     def bodies(self) -> list[dict[str, Any]]:

@@ -79,7 +79,7 @@ def drafted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Incide
 def test_weekly_flow_reviews_the_generated_week(drafted) -> None:
     out, specs = drafted
     assert all((out / s.id / "spec.json").is_file() for s in specs)
-    path = weekly_review(WEEK, Settings(analyst="offline"), out)
+    path = weekly_review(WEEK, Settings(analyst="offline", weekly_review_gate=False), out)
     assert path == out / "weekly" / WEEK / "weekly_review.md"
     review = WeeklyReview.model_validate_json(path.with_suffix(".json").read_text())
     assert [i.incident_id for i in review.incidents] == [s.id for s in specs[1:]]
@@ -104,8 +104,11 @@ def test_weekly_flow_reviews_the_generated_week(drafted) -> None:
     assert path.with_suffix(".html").read_text().count("<svg") == 2
 
 
-def test_cli_weekly_writes_the_review_and_refuses_a_bad_week(drafted) -> None:
+def test_cli_weekly_writes_the_review_and_refuses_a_bad_week(
+    drafted, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out, _ = drafted
+    monkeypatch.setenv("POSTMORTEM_WEEKLY_REVIEW_GATE", "false")
     result = CliRunner().invoke(app, ["weekly", "--week", "2026-W47", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     assert (out / "weekly" / "2026-W47" / "weekly_review.html").is_file()
