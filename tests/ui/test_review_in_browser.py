@@ -8,7 +8,8 @@ exactly the draft that was approved.
 
 Each step has its own bound and names itself when it fails; on a busy 2-core machine the whole
 test takes two to four minutes, most of it the server's start and the draft.
-Set UPDATE_DOCS_SCREENSHOTS=1 to refresh docs/review_form.png and docs/review_form_v2.png.
+Set UPDATE_DOCS_SCREENSHOTS=1 to refresh docs/review_form.png, review_form_v2.png and
+review_draft_artifact.png from this test's browser.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ pytestmark = [
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 DOCS_SCREENSHOTS = {"v1": DOCS / "review_form.png", "v2": DOCS / "review_form_v2.png"}
+DOCS_DRAFT_SCREENSHOT = DOCS / "review_draft_artifact.png"
 INCIDENT = "INC-ui"
 REVIEWER = "Dana Okafor"
 CHANGES = "Say which deploy preceded the errors."
@@ -170,8 +172,21 @@ def review_in_the_ui(
     # The form's content arrives after the dialog (the UI fetches the run's input schema).
     expect.set_options(timeout=UI_MS)
     shot = shots / f"review_form_{ui}_round{round_}.png"
-    step = f"open the review form in the {ui} UI"
+    step = f"read the draft in the {ui} UI"
     try:
+        if ui == "v1":
+            # The draft itself is a Markdown artifact of the run: a reviewer reads it there.
+            page.goto(f"{server.url}/runs/flow-run/{run_id}")
+            page.get_by_text("Artifacts", exact=True).click()
+            page.locator("a", has_text=f"round {round_}: awaiting review").first.click()
+            expect(page.get_by_role("heading", name=f"{INCIDENT}: Checkout 5xx")).to_be_visible()
+            expect(page.get_by_text("Draft, awaiting review. Not published.")).to_be_visible()
+            page.screenshot(path=shots / f"draft_artifact_{ui}_round{round_}.png")
+            if os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
+                shutil.copyfile(
+                    shots / f"draft_artifact_{ui}_round{round_}.png", DOCS_DRAFT_SCREENSHOT
+                )
+        step = f"open the review form in the {ui} UI"
         review = ReviewForm(page, ui, server, run_id)
         form = review.form
         expect(form.get_by_role("heading", name=f"Review {INCIDENT}: Checkout 5xx")).to_be_visible()
