@@ -216,6 +216,7 @@ def review_in_the_ui(
         page.screenshot(path=failure, full_page=True)
         pytest.fail(f"step '{step}' failed ({failure}): {exc}")
     finally:
+        expect.set_options(timeout=None)  # back to Playwright's default for other tests
         page.close()
 
 
