@@ -286,9 +286,13 @@ def pause_description(
     settings: Settings,
 ) -> str:
     """What a reviewer needs in the pause form: summary, suspects, grounding, where the draft is."""
+    from tasks.render import markdown_inline
+
     findings = _read(out_dir / "findings.json", Findings)
     verification = _read(out_dir / "verification.json", Verification)
-    summary = _summary(out_dir) or spec.title
+    # The UI renders this Markdown: the model's summary and the log-derived suspects are
+    # untrusted text, kept inert as the draft's templates keep them.
+    summary = markdown_inline(_summary(out_dir) or spec.title)
     lines = [
         f"## Review {spec.id}: {spec.title}",
         "",
@@ -298,8 +302,8 @@ def pause_description(
     if findings and findings.suspects:
         lines += ["| rank | service | score | why |", "|---|---|---|---|"]
         for s in findings.suspects[:3]:
-            why = "; ".join(s.reasons[:2]).replace("|", "\\|")
-            lines.append(f"| {s.rank} | {s.service} | {s.score:.2f} | {why} |")
+            why = markdown_inline("; ".join(s.reasons[:2]), 300)
+            lines.append(f"| {s.rank} | {markdown_inline(s.service)} | {s.score:.2f} | {why} |")
         lines.append("")
     if verification:
         lines.append(
@@ -318,7 +322,7 @@ def pause_description(
     if settings.reviewers:
         lines.append(f"**Reviewers allowed:** {', '.join(settings.reviewers)}.")
     for refusal in status.refused:
-        lines.append(f"> Refused: {refusal}.")
+        lines.append(f"> Refused: {markdown_inline(refusal)}.")
     for warning in warnings:
         lines.append(f"> ⚠ Edited text: {warning}")
     lines += ["", f"From a shell: `{review_command(status.flow_run_id)}`"]
@@ -326,13 +330,17 @@ def pause_description(
 
 
 def _summary(out_dir: Path) -> str | None:
-    """The analysis's summary claims, when an analysis exists."""
-    from tasks.contracts import Analysis
+    """The analysis's summary claims, facts filled in as the draft shows them, when an analysis
+    exists. The claims cite `{F:...}` rather than numbers; a reviewer must see the numbers."""
+    from flows.postmortem import PACK_FILE
+    from tasks.contracts import Analysis, EvidencePack
+    from tasks.render.claims import fill_facts
 
     analysis = _read(out_dir / "analysis.json", Analysis)
     if not analysis:
         return None
-    said = [c.text for c in analysis.claims if c.section == "summary"]
+    pack = _read(out_dir / PACK_FILE, EvidencePack)
+    said = [fill_facts(c.text, pack)[0] for c in analysis.claims if c.section == "summary"]
     return " ".join(said) or analysis.title or None
 
 

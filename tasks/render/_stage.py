@@ -81,6 +81,13 @@ def _markdown_cell(value: object, limit: int = 160) -> str:
     return _clip(text, limit)
 
 
+def markdown_inline(value: object, limit: int = 1000) -> str:
+    """Untrusted text (log lines, model output) as one inert line of Markdown, for Markdown built
+    outside the templates (the review form Prefect's UI renders). Brackets are escaped too, so
+    no text can make itself a link ("[approve here](https://...)")."""
+    return _markdown_cell(value, limit).replace("[", "\\[").replace("]", "\\]")
+
+
 def _markdown_code(value: object, limit: int = 160) -> str:
     """Text for a `code span` in a table: entities would show literally there, so only the
     characters that can end the span or the cell are neutralised."""
