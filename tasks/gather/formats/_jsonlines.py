@@ -48,28 +48,30 @@ def read_json_table(data: bytes | pa.Buffer, block_bytes: int = _READ_BLOCK_BYTE
 
 
 def _has_timestamps(schema: pa.Schema) -> bool:
-    return any(_untimed_type(f.type) is not f.type for f in schema)
+    return any(_untimed_type(f.type) is not None for f in schema)
 
 
 def _untimed(schema: pa.Schema) -> pa.Schema:
-    return pa.schema([f.with_type(_untimed_type(f.type)) for f in schema])
+    return pa.schema([f.with_type(_untimed_type(f.type) or f.type) for f in schema])
 
 
-def _untimed_type(t: pa.DataType) -> pa.DataType:
-    """`t` with every timestamp in it (at any depth) replaced by string; `t` itself if none."""
+def _untimed_type(t: pa.DataType) -> pa.DataType | None:
+    """`t` with every timestamp in it (at any depth) replaced by string; None if it has none.
+    (Arrow hands out a new type object on every access, so "unchanged" cannot be `is`.)"""
     if pa.types.is_timestamp(t):
         return pa.string()
     if pa.types.is_struct(t):
         fields = [t.field(i) for i in range(t.num_fields)]
-        new = [f.with_type(_untimed_type(f.type)) for f in fields]
-        changed = any(a.type is not b.type for a, b in zip(fields, new, strict=True))
-        return pa.struct(new) if changed else t
+        new = [_untimed_type(f.type) for f in fields]
+        if all(n is None for n in new):
+            return None
+        return pa.struct(
+            [f if n is None else f.with_type(n) for f, n in zip(fields, new, strict=True)]
+        )
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         inner = _untimed_type(t.value_type)
-        if inner is t.value_type:
-            return t
-        return pa.list_(t.value_field.with_type(inner))
-    return t
+        return None if inner is None else pa.list_(t.value_field.with_type(inner))
+    return None
 
 
 def _utf8_ok(data: bytes) -> bool:
