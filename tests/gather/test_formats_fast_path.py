@@ -13,7 +13,11 @@ import pytest
 
 from tasks.contracts import LogFormat
 from tasks.gather.formats import fluentbit_k8s, jsonl, parse_block
-from tasks.gather.formats._embedded import _resolve_json_lines, _slow_json_lines
+from tasks.gather.formats._embedded import (
+    _fast_json_lines,
+    _resolve_json_lines,
+    _slow_json_lines,
+)
 from tasks.gather.formats._json import NESTED_PATHS
 from tasks.gather.formats._jsonlines import _fast_json_table, _json_slow
 from tests.gather.formats_support import AWS, ctx, jline, k8s_record
@@ -69,6 +73,7 @@ def test_generated_container_lines_resolve_the_same_on_both_paths(fluentbit_bloc
         lines = pa.array([s for s in logs if s.startswith("{")], pa.string())
         if not len(lines):
             continue
+        assert _fast_json_lines(lines, ()) is not None  # the fast path, not its fallback
         fast_ok, fast_cols, fast_attrs = _resolve_json_lines(lines, None, ())
         ok, cols, attrs = _slow_json_lines(lines, ())
         assert fast_ok.to_pylist() == ok.to_pylist()
