@@ -182,3 +182,25 @@ def test_container_lines_that_are_not_json_keep_their_text():
     rows = _assert_same(LogFormat.FLUENTBIT_K8S, b"\n".join(lines) + b"\n")
     assert [r["level"] for r in rows] == [None, "error", "warn", None, None]
     assert rows[0]["message"] == "{not json" and rows[2]["message"] == "w"
+
+
+def test_strings_pyarrow_reads_as_timestamps_keep_their_text():
+    """pyarrow types "2026-01-05" and second-precision ISO strings as timestamps, at any depth."""
+    lines = [
+        jline(
+            ts=f"2026-01-05T10:00:0{i}Z",
+            msg="2026-01-05",
+            day="2026-01-05 10:00:00",
+            events=[{"at": "2026-01-05T09:59:00Z", "n": i}],
+        )
+        for i in range(3)
+    ]
+    block = b"\n".join(lines) + b"\n"
+    assert _fast_json_table(block, 1) is not None
+    rows = _assert_same(LogFormat.JSONL, block)
+    assert [r["message"] for r in rows] == ["2026-01-05"] * 3
+    attrs = json.loads(rows[0]["attrs"])
+    assert attrs == {
+        "day": "2026-01-05 10:00:00",
+        "events": [{"at": "2026-01-05T09:59:00Z", "n": 0}],
+    }

@@ -70,7 +70,10 @@ def _untimed_type(t: pa.DataType) -> pa.DataType | None:
         )
     if pa.types.is_list(t) or pa.types.is_large_list(t):
         inner = _untimed_type(t.value_type)
-        return None if inner is None else pa.list_(t.value_field.with_type(inner))
+        if inner is None:
+            return None
+        make = pa.large_list if pa.types.is_large_list(t) else pa.list_
+        return make(t.value_field.with_type(inner))
     return None
 
 
