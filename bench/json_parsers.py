@@ -95,7 +95,10 @@ def _parsers(sample: bytes) -> dict:
             query = (
                 f"SELECT * FROM read_json('{path}', format='newline_delimited', columns={columns})"
             )
-            return con.sql(query).to_arrow_table()
+            try:
+                return con.sql(query).to_arrow_table()
+            finally:
+                path.unlink(missing_ok=True)
 
         parsers["duckdb read_json, explicit columns, to Arrow"] = duck
     except ImportError:
