@@ -49,6 +49,7 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/json_parsers.py
 	$(BIN)/python bench/patterns.py
 
 clean:

@@ -13,6 +13,8 @@ import pyarrow.compute as pc
 from tasks.contracts import PARSED_SCHEMA, RejectTally
 
 _WS_BYTES = np.array([9, 11, 12, 13, 32], dtype=np.uint8)
+_JSON_WS = b" \t\r\n"
+_OPEN, _CLOSE = ord("{"), ord("}")
 
 
 class LineIndex:
@@ -41,6 +43,22 @@ class LineIndex:
     @property
     def count(self) -> int:
         return len(self.nonblank)
+
+    def braced(self) -> bool:
+        """True when every non-blank line starts with `{` and ends with `}` (JSON whitespace
+        aside). Then no JSON value can run on from one line into the next (after a `}` the
+        parser needs `,`, `}` or `]`, never `{`), so a reader that gives one row per non-blank
+        line gave row i from line i."""
+        if not self.count:
+            return True
+        buf = np.frombuffer(self.data, dtype=np.uint8)
+        starts, ends = self.starts[self.nonblank], self.ends[self.nonblank]
+        odd = (buf[starts] != _OPEN) | (buf[ends - 1] != _CLOSE)
+        for i in np.flatnonzero(odd):  # leading or trailing spaces: rare, checked one by one
+            line = self.data[starts[i] : ends[i]].strip(_JSON_WS)
+            if not (line.startswith(b"{") and line.endswith(b"}")):
+                return False
+        return True
 
     def line_numbers(self) -> np.ndarray:
         return self.nonblank.astype(np.int64) + self.first_line

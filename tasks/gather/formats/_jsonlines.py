@@ -31,12 +31,50 @@ _PIECE_BYTES = 1 << 20
 _READ_BLOCK_BYTES = 4 << 20
 
 
-def read_json_table(data: bytes | pa.Buffer) -> pa.Table:
+def read_json_table(data: bytes | pa.Buffer, block_bytes: int = _READ_BLOCK_BYTES) -> pa.Table:
     # Types are inferred, not declared: apps disagree on what a key holds ("ts" is a string
     # here and epoch millis there), and unknown keys are wanted for attrs.
     # One thread: gather already runs one parser process per core.
-    read = pj.ReadOptions(use_threads=False, block_size=_READ_BLOCK_BYTES)
-    return pj.read_json(pa.BufferReader(data), read_options=read)
+    read = pj.ReadOptions(use_threads=False, block_size=block_bytes)
+    table = pj.read_json(pa.BufferReader(data), read_options=read)
+    if not _has_timestamps(table.schema):
+        return table
+    # pyarrow reads "2026-01-05", "2026-01-05 10:00:00" and second-precision ISO strings as
+    # timestamps: their text would be lost for attrs ("...Z" becomes "...+00:00") and for
+    # text roles (a message that is a date). Read again with those keys as the strings the
+    # per-line path sees.
+    parse = pj.ParseOptions(explicit_schema=_untimed(table.schema))
+    return pj.read_json(pa.BufferReader(data), read_options=read, parse_options=parse)
+
+
+def _has_timestamps(schema: pa.Schema) -> bool:
+    return any(_untimed_type(f.type) is not None for f in schema)
+
+
+def _untimed(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.with_type(_untimed_type(f.type) or f.type) for f in schema])
+
+
+def _untimed_type(t: pa.DataType) -> pa.DataType | None:
+    """`t` with every timestamp in it (at any depth) replaced by string; None if it has none.
+    (Arrow hands out a new type object on every access, so "unchanged" cannot be `is`.)"""
+    if pa.types.is_timestamp(t):
+        return pa.string()
+    if pa.types.is_struct(t):
+        fields = [t.field(i) for i in range(t.num_fields)]
+        new = [_untimed_type(f.type) for f in fields]
+        if all(n is None for n in new):
+            return None
+        return pa.struct(
+            [f if n is None else f.with_type(n) for f, n in zip(fields, new, strict=True)]
+        )
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        inner = _untimed_type(t.value_type)
+        if inner is None:
+            return None
+        make = pa.large_list if pa.types.is_large_list(t) else pa.list_
+        return make(t.value_field.with_type(inner))
+    return None
 
 
 def _utf8_ok(data: bytes) -> bool:
@@ -61,8 +99,9 @@ def _fast_json_table(data: bytes, first_line: int) -> tuple[pa.Table, LineIndex]
         table = read_json_table(data)
     except (pa.ArrowException, ValueError):
         return None
-    # Back-to-back records ({..}{..}) give extra rows; row i is line i only if counts match.
-    if table.num_rows != index.count:
+    # Back-to-back records ({..}{..}) give extra rows, and a value may run on over a line
+    # break; row i is line i only if counts match and no value crossed a line (braced lines).
+    if table.num_rows != index.count or not index.braced():
         return None
     return table, index
 
