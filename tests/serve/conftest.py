@@ -61,11 +61,26 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-@dataclass(frozen=True)
+@dataclass
 class PrefectServer:
     api_url: str
     home: Path
     log: Path
+    process: subprocess.Popen
+    healthy: bool = False
+
+    def ready(self) -> PrefectServer:
+        """Wait until the server answers /api/health (callers do other work while it starts)."""
+        if not self.healthy:
+            wait_until(
+                lambda: _healthy(self.api_url),
+                SERVER_START_TIMEOUT,
+                "the Prefect server to answer /api/health",
+                process=self.process,
+                log=self.log,
+            )
+            self.healthy = True
+        return self
 
     def client_env(self, home: Path, **extra: str) -> dict[str, str]:
         """The environment of a process that talks to this server, with its own PREFECT_HOME
@@ -93,7 +108,10 @@ class PrefectServer:
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
-    """`prefect server start` on a free loopback port, with its own home and SQLite database."""
+    """`prefect server start` on a free loopback port, with its own home and SQLite database.
+
+    It is yielded as soon as the process is started; call `.ready()` before using it.
+    """
     home = tmp_path_factory.mktemp("prefect-server")
     port = free_port()
     log = home / "server.log"
@@ -118,16 +136,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = PrefectServer(api_url=f"http://127.0.0.1:{port}/api", home=home, log=log)
     try:
-        wait_until(
-            lambda: _healthy(server.api_url),
-            SERVER_START_TIMEOUT,
-            "the Prefect server to answer /api/health",
-            process=process,
-            log=log,
-        )
-        yield server
+        yield PrefectServer(f"http://127.0.0.1:{port}/api", home, log, process)
     finally:
         stop(process)
 

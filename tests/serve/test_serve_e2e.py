@@ -107,9 +107,11 @@ def served(
     logs_bucket, publish_bucket = (f"{kind}-{uuid.uuid4().hex[:10]}" for kind in ("logs", "pub"))
     s3.create_bucket(Bucket=logs_bucket)
     s3.create_bucket(Bucket=publish_bucket)
+    # Written while the server starts (requested first, it is starting already).
     spec, _ = generate_incident(
         "bad-deploy", 5, S3Sink(s3, logs_bucket), source_root=f"s3://{logs_bucket}", scale=0.02
     )
+    prefect_server.ready()
     out_dir = work / "postmortems"
     env = prefect_server.client_env(
         work / "prefect-home",
