@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
@@ -161,6 +164,88 @@ def _has_trigger(served: Served) -> bool:
 
 BAD_ID = "INC-bad-payload"
 
+# The automation docs/readme/serve.md tells users to create (keep the two the same).
+NOTIFY_REVIEWERS_YAML = """\
+name: postmortem-waiting-for-review
+description: A postmortem draft waits for a reviewer.
+trigger:
+  type: event
+  posture: Reactive
+  expect: ["prefect.flow-run.Suspended", "prefect.flow-run.Paused"]
+  match:
+    prefect.resource.id: "prefect.flow-run.*"
+  match_related:
+    prefect.resource.role: flow
+    prefect.resource.name: postmortem-run
+  threshold: 1
+  within: 0
+actions:
+  - type: send-notification
+    block_document_id: {block_id}
+    subject: "Postmortem waiting for review: {{{{ flow_run.name }}}}"
+    body: |
+      {{{{ flow_run.name }}}} waits for a reviewer.
+      Open it: {{{{ flow_run|ui_url }}}}
+      Or, from a shell: postmortem pending, then
+      postmortem review {{{{ flow_run.id }}}} --approve --reviewer NAME
+"""
+
+
+class Webhook:
+    """A loopback HTTP endpoint standing in for Slack: it records what it is sent."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                received.append(self.rfile.read(length).decode("utf-8", "replace"))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _notify_reviewers(served: Served, webhook: Webhook) -> None:
+    """A notification block on `webhook`, and the README's automation, created the README's
+    way (Python for the block, `prefect automation create --from-file` for the automation)."""
+    saved = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from prefect.blocks.notifications import CustomWebhookNotificationBlock"
+            " as B; print(B(name='reviewers', url=sys.argv[1], json_data={'text': "
+            "'{{subject}}|{{body}}'}).save('postmortem-reviewers'))",
+            webhook.url,
+        ],
+        env=served.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert saved.returncode == 0, saved.stderr
+    automation = served.out_dir.parent / "notify-reviewers.yaml"
+    automation.write_text(NOTIFY_REVIEWERS_YAML.format(block_id=saved.stdout.strip()))
+    created = subprocess.run(
+        [str(BIN / "prefect"), "automation", "create", "--from-file", str(automation)],
+        env=served.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+
 
 @dataclass(frozen=True)
 class Started:
@@ -172,10 +257,18 @@ class Started:
 
 
 @pytest.fixture(scope="module")
-def started(served: Served) -> Started:
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+@pytest.fixture(scope="module")
+def started(served: Served, webhook: Webhook) -> Started:
     """Both events and a weekly run, sent together: each run spends most of its time starting
     a Python process, and overlapping them keeps the module within CI's budget."""
     spec = served.spec
+    _notify_reviewers(served, webhook)
     deployment = served.deployment("postmortem-run", POSTMORTEM_DEPLOYMENT)
     response = served.server.call(  # the README's curl POST, in Python
         "POST", "/events", json=[_event(spec.model_dump(mode="json"), f"incident.{spec.id}")]
@@ -236,7 +329,7 @@ def _run_for(served: Served, deployment_id: str, incident_id: str) -> dict | Non
 
 
 def test_an_incident_resolved_event_drafts_waits_for_review_and_publishes(
-    served: Served, started: Started
+    served: Served, started: Started, webhook: Webhook
 ) -> None:
     spec = served.spec
     run = wait_until(
@@ -249,6 +342,16 @@ def test_an_incident_resolved_event_drafts_waits_for_review_and_publishes(
     paused = served.wait_for_state(run["id"], "PAUSED")
     assert paused["state"]["name"] == "Suspended"  # under a deployment the process ends
     assert _published_keys(served) == []  # nothing before a review
+    # The reviewers heard about it, through the README's automation.
+    notice = wait_until(
+        lambda: [m for m in webhook.received if run["id"] in m],
+        60.0,
+        "the reviewers' notification",
+        process=served.process,
+        log=served.log,
+    )
+    assert f"Postmortem waiting for review: review-{spec.id}" in notice[0], notice
+    assert f"postmortem review {run['id']} --approve" in notice[0], notice
 
     pending = served.cli("pending", "--json")
     assert pending.returncode == 0, pending.stderr
