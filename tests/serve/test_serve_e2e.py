@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 WEEKLY_CRON = "30 8 * * 1"
 WEEKLY_TIMEZONE = "Europe/Paris"
 # Bounds, not expectations: on a quiet 2-core machine each wait takes a fraction of this.
-RUN_TIMEOUT = 240.0
+RUN_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def served(
     try:
         wait_until(
             lambda: _has_trigger(served),
-            90.0,
+            150.0,
             "`postmortem serve` to create its deployments and event trigger",
             process=process,
             log=log,
