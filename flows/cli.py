@@ -550,6 +550,45 @@ def weekly(
     err.print(f"Weekly review ({state}): [bold]{path}[/]")
 
 
+@app.command()
+def serve(
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            min=1,
+            help="At most this many runs at once (default: PREFECT_RUNNER_PROCESS_LIMIT, 5).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the deployments on a Prefect server: the postmortem (also started by an
+    `incident.resolved` event) and the weekly review (on settings.weekly_cron)."""
+    settings = resolve_settings()
+    # A service's log is its only record of what it started; runs inherit this process's env.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    configure_prefect(as_json=False)
+    from prefect.client.orchestration import get_client
+    from prefect.settings import get_current_settings
+
+    api_url = get_current_settings().api.url
+    if not api_url:
+        fail(
+            "postmortem serve needs a Prefect server: run `prefect server start` and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api, because the temporary API Prefect "
+            "starts otherwise runs no scheduler, so the weekly review would never run."
+        )
+    with get_client(sync_client=True) as client:
+        unhealthy = client.api_healthcheck()
+    if unhealthy is not None:
+        fail(f"PREFECT_API_URL: cannot reach the Prefect server at {api_url} ({unhealthy}).")
+    from flows.serve import serve_deployments
+
+    try:
+        serve_deployments(settings, limit=limit)
+    except PostmortemError as exc:
+        fail(str(exc), exc.exit_code)
+
+
 def main() -> None:
     app()
 
