@@ -1,10 +1,10 @@
 """`postmortem serve`: the two deployments, served by this process against a Prefect server.
 
-* `postmortem-run/on-demand` drafts, waits for review and publishes one incident. It starts from
+* `postmortem-run/incident-postmortem` drafts, waits for review and publishes one incident. It starts from
   the UI or `prefect deployment run`, and on every `incident.resolved` event whose resource id is
   `incident.<anything>`: a `DeploymentEventTrigger` passes the event's payload, as it is, as the
   run's `spec` (so the payload is an IncidentSpec, see docs/readme/serve.md).
-* `weekly-review/weekly` writes last week's reliability review on `settings.weekly_cron`, in
+* `weekly-review/weekly-review` writes last week's reliability review on `settings.weekly_cron`, in
   `settings.weekly_timezone`.
 
 Both deployments read their settings when a run starts, from this process's environment and
@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 EVENT_NAME = "incident.resolved"
 #: Only events about an incident start a postmortem, e.g. `incident.INC-2041`.
 RESOURCE_PATTERN = "incident.*"
-POSTMORTEM_DEPLOYMENT = "on-demand"
-WEEKLY_DEPLOYMENT = "weekly"
+POSTMORTEM_DEPLOYMENT = "incident-postmortem"
+WEEKLY_DEPLOYMENT = "weekly-review"
 
 # The whole payload becomes the `spec` parameter: `tojson` then `json` keeps it a mapping (a
 # plain "{{ event.payload }}" would render a Python repr). The server renders it in a sandbox.

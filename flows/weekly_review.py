@@ -61,7 +61,15 @@ def render_stage(review: WeeklyReview, out_dir: Path, awaiting_review: bool) -> 
     return write_weekly(review, out_dir, datetime.now(UTC), awaiting_review=awaiting_review)
 
 
-@flow(name="weekly-review", flow_run_name="weekly-{week}")
+def weekly_run_name() -> str:
+    """`weekly-<ISO week>`, also for a scheduled run, whose `week` parameter is left empty."""
+    from prefect.runtime import flow_run
+
+    week = flow_run.parameters.get("week")
+    return f"weekly-{week or last_week(datetime.now(UTC))}"
+
+
+@flow(name="weekly-review", flow_run_name=weekly_run_name)
 def weekly_review(
     week: str | None = None, settings: Settings | None = None, root: Path | None = None
 ) -> Path:

@@ -92,12 +92,12 @@ def test_only_incident_resolved_events_about_an_incident_start_a_run() -> None:
 def test_the_deployments_carry_the_trigger_and_the_configured_weekly_schedule() -> None:
     settings = Settings(weekly_cron="15 7 * * 2", weekly_timezone="America/New_York")
     on_demand, weekly = build_deployments(settings)
-    assert (on_demand.flow_name, on_demand.name) == ("postmortem-run", "on-demand")
+    assert (on_demand.flow_name, on_demand.name) == ("postmortem-run", "incident-postmortem")
     assert on_demand.entrypoint == "flows.postmortem.postmortem_run"
     assert [t.expect for t in on_demand.triggers] == [{EVENT_NAME}]
     assert on_demand.enforce_parameter_schema is False  # a bad event must leave a failed run
     assert not on_demand.schedules
-    assert (weekly.flow_name, weekly.name) == ("weekly-review", "weekly")
+    assert (weekly.flow_name, weekly.name) == ("weekly-review", "weekly-review")
     assert weekly.entrypoint == "flows.weekly_review.weekly_review"
     [schedule] = weekly.schedules
     assert (schedule.schedule.cron, schedule.schedule.timezone) == (

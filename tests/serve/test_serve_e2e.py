@@ -298,7 +298,7 @@ def started(served: Served, webhook: Webhook) -> Started:
 
     weekly = served.deployment("weekly-review", WEEKLY_DEPLOYMENT)
     week = iso_week(spec.window.start)
-    response = served.server.call(  # `prefect deployment run weekly-review/weekly`, by hand
+    response = served.server.call(  # `prefect deployment run weekly-review/weekly-review`, by hand
         "POST", f"/deployments/{weekly['id']}/create_flow_run", json={"parameters": {"week": week}}
     )
     assert response.status_code == 201, response.text

@@ -114,3 +114,16 @@ def test_cli_weekly_writes_the_review_and_refuses_a_bad_week(
     assert (out / "weekly" / "2026-W47" / "weekly_review.html").is_file()
     bad = CliRunner().invoke(app, ["weekly", "--week", "W47", "--out", str(out)])
     assert bad.exit_code == 2 and "ISO week" in bad.output
+
+
+def test_a_scheduled_run_without_a_week_is_named_after_last_week(tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+
+    from flows.weekly_review import last_week
+
+    state = weekly_review(
+        None, Settings(analyst="offline", weekly_review_gate=False), tmp_path, return_state=True
+    )
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert run.name == f"weekly-{last_week(datetime.now(UTC))}"
