@@ -30,6 +30,7 @@ from prefect.settings import PREFECT_API_URL
 from prefect_dask import DaskTaskRunner
 
 from tasks.contracts import TimeWindow
+from tasks.gather import _stage
 from tasks.gather._stage import (
     Shard,
     ShardResult,
@@ -42,6 +43,9 @@ from tasks.gather._stage import (
 )
 from tasks.gather.progress import ProgressReporter
 from tasks.settings import Settings
+
+#: Below this, a shard's round trip to the scheduler costs more than its work.
+MIN_SHARD_BYTES = 64 * 1024
 
 
 @task(
@@ -73,15 +77,18 @@ def read_on_dask(
     """Read `items` on the cluster at `settings.dask_address`; returns stored bytes read."""
     if not items:
         return 0
-    shards = make_shards(items)
-    bars.add("downloading", sum(s.stored_bytes for s in shards), in_bytes=True)
+    bars.add("downloading", sum(item.info.size for item in items), in_bytes=True)
     bars.add("parsing", len(items))
     bytes_read = 0
     with DaskTaskRunner(address=settings.dask_address) as runner:
-        threads = sum(
-            w.get("nthreads", 1) for w in runner.client.scheduler_info()["workers"].values()
+        workers = runner.client.scheduler_info()["workers"].values()
+        threads = max(1, sum(w.get("nthreads", 1) for w in workers))
+        # At least about four shards per worker thread, so that no thread waits on the last one.
+        total = sum(item.info.size for item in items)
+        shards = make_shards(
+            items, max(MIN_SHARD_BYTES, min(_stage.SHARD_BYTES, total // (4 * threads)))
         )
-        in_flight = 2 * max(1, threads) + 2
+        in_flight = 2 * threads + 2
         queued = iter(shards)
         pending: deque[tuple[Shard, Any]] = deque()
         for shard in queued:

@@ -553,10 +553,11 @@ class _FrameWriter:
 # Shards: the unit of work sent to a Dask cluster (tasks/gather/_dask.py)
 # --------------------------------------------------------------------------------------------
 
-#: Stored bytes per shard: enough work to repay a task's round trip to the scheduler, small
-#: enough that a shard's Parquet part stays a modest message and the slowest shard is short.
-SHARD_BYTES = 32 * 1024 * 1024
-SHARD_MAX_OBJECTS = 512
+#: Stored bytes per shard at most: gzip logs inflate 10-15x, so about 50 MB of text to parse,
+#: enough to repay a task's round trip to the scheduler, and a Parquet part of a few MB.
+SHARD_BYTES = 4 * 1024 * 1024
+#: Many small objects (one per shipper flush) make a shard too, bounded by count.
+SHARD_MAX_OBJECTS = 64
 
 
 @dataclass(frozen=True)
