@@ -22,6 +22,7 @@ import pickle
 import resource
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,8 @@ sys.path.insert(0, str(ROOT))
 from bench.ingest import APP_PREFIX, QUICK_SCALE, dataset, everything_window  # noqa: E402
 
 DEFAULT_SCALE = 1.0
+#: One window for every run (everything_window() moves with the clock), so manifests compare.
+WINDOW = everything_window()
 
 
 def own_cpu() -> float:
@@ -50,7 +53,7 @@ def gather(folder: Path, out: Path, dask_address: str | None = None):
 
     source = Source(name="app", uri=str(folder), format=LogFormat.FLUENTBIT_K8S)
     settings = Settings(dask_address=dask_address)
-    return gather_logs([source], [everything_window()], out, incident_id="bench", settings=settings)
+    return gather_logs([source], [WINDOW], out, incident_id="bench", settings=settings)
 
 
 def run_local(folder: Path, out: Path) -> dict:
@@ -75,7 +78,7 @@ def run_dask(folder: Path, out: Path, workers: int) -> dict:
 
     with (
         LocalCluster(
-            processes=True, n_workers=workers, threads_per_worker=1, dashboard_address=None
+            processes=True, n_workers=workers, threads_per_worker=1, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -107,10 +110,11 @@ def transfer_costs(folder: Path) -> dict:
     settings = Settings()
     source = Source(name="app", uri=str(folder), format=LogFormat.FLUENTBIT_K8S)
     store = _stage.open_store(source, settings)
-    listed, _ = _stage._list_source(source, store, [], lambda: None)
+    wide = _stage.widen([WINDOW], timedelta(0))
+    listed, _ = _stage._list_source(source, store, wide, lambda: None)
     listed.sort(key=lambda i: i.info.key)
     shard = _stage.make_shards(listed)[0]
-    result = _stage.read_shard(shard, [everything_window()], settings)
+    result = _stage.read_shard(shard, [WINDOW], settings)
     started = time.perf_counter()
     table = pq.read_table(pa.BufferReader(result.parquet))
     decode = time.perf_counter() - started

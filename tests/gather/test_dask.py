@@ -145,7 +145,7 @@ def cluster(moto_endpoint: str) -> Iterator[str]:
     """Two worker processes of one thread each: the workers are not the test's process."""
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=":0"
     ) as local_cluster:
         yield local_cluster.scheduler_address
 
@@ -165,17 +165,18 @@ def test_findings_on_dask_are_those_of_a_local_run(
     )
     windows = candidate_windows(spec)
     gather_windows = [windows.incident, *windows.baselines]
-    # The workers get the endpoint from the settings, not from this process's environment.
-    local_settings = Settings(s3_endpoint_url=moto_endpoint, s3_unsigned=True)
+    # The workers get the endpoint from the settings, not from this process's environment (the
+    # credentials come from boto3's chain: the session's dummy keys, inherited by the workers).
+    local_settings = Settings(s3_endpoint_url=moto_endpoint)
     dask_settings = local_settings.model_copy(update={"dask_address": cluster})
     local = gather_logs(spec.sources, gather_windows, tmp_path / "local", spec.id, local_settings)
     # Small shards, so that several are in flight on both workers and merged in order.
-    monkeypatch.setattr(_stage, "SHARD_BYTES", 64 * 1024)
+    monkeypatch.setattr(_stage, "SHARD_BYTES", 512 * 1024)
     remote = gather_logs(spec.sources, gather_windows, tmp_path / "dask", spec.id, dask_settings)
 
     assert local.manifest.stats.read > 4
     read = [o for o in remote.manifest.objects if o.status is not ObjectStatus.SKIPPED]
-    assert sum(o.size for o in read) > 3 * 64 * 1024  # so several shards
+    assert sum(o.size for o in read) > 3 * 512 * 1024  # so several shards
     assert _comparable(remote.manifest) == _comparable(local.manifest)
     assert _frame_rows(remote.parquet_path) == _frame_rows(local.parquet_path)
     local_findings = findings_from_parquet(local.parquet_path, windows, spec.id, local_settings)
@@ -197,7 +198,7 @@ def test_a_corrupt_gzip_on_a_worker_is_reported_as_locally(
     s3.put_object(Bucket=bucket, Key="app/broken.log.gz", Body=good + bytes(bad))
     s3.put_object(Bucket=bucket, Key="app/fine.log.gz", Body=gzip.compress(lines(T0, 3600)))
     sources = [Source(name="app", uri=f"s3://{bucket}/app/")]
-    settings = Settings(s3_endpoint_url=moto_endpoint, s3_unsigned=True)
+    settings = Settings(s3_endpoint_url=moto_endpoint)
     local = gather_logs(sources, [WINDOW], tmp_path / "local", "INC-1", settings)
     with temporary_settings(restore_defaults={PREFECT_API_URL}):
         remote = gather_logs(
