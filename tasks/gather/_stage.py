@@ -16,7 +16,9 @@ per core). Formats parsed line by line in Python (text, ALB, CloudWatch export, 
 go to a pool of as many worker processes, started only when the input is big enough to repay
 it; workers get blocks of bytes and return Arrow tables already cut to the windows. The pool
 re-imports `__main__` (fork-server semantics), so entry points need an
-`if __name__ == "__main__"` guard.
+`if __name__ == "__main__"` guard. With `settings.dask_address`, the objects to read are cut
+into shards that Dask workers read with this same code (read_shard), and the driver merges their
+Parquet parts in shard order (tasks/gather/_dask.py).
 
 Failure policy. A source that cannot be listed adds one sentence to `manifest.errors`, and the
 others are still read. An object that cannot be read is FAILED with the reason; the others
@@ -501,7 +503,7 @@ def _record_outcome(record: ObjectRecord, outcome: _Outcome) -> None:
 
 
 class _FrameWriter:
-    """Appends tables to one Parquet file, a row group at a time."""
+    """Appends tables to one Parquet file (or, without a path, to memory), a row group at a time."""
 
     def __init__(self, path: Path | None) -> None:
         # No path: the rows go to memory (a shard's Parquet part, sent back to the driver).

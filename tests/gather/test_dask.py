@@ -182,7 +182,11 @@ def test_findings_on_dask_are_those_of_a_local_run(
     local_findings = findings_from_parquet(local.parquet_path, windows, spec.id, local_settings)
     remote_findings = findings_from_parquet(remote.parquet_path, windows, spec.id, dask_settings)
     assert remote_findings.suspects
-    assert remote_findings.model_dump(mode="json") == local_findings.model_dump(mode="json")
+    # Everything but the recorded settings, which name the cluster.
+    assert remote_findings.settings["dask_address"] == cluster
+    assert remote_findings.model_dump(mode="json", exclude={"settings"}) == (
+        local_findings.model_dump(mode="json", exclude={"settings"})
+    )
 
 
 @pytest.mark.slow
@@ -210,9 +214,10 @@ def test_a_corrupt_gzip_on_a_worker_is_reported_as_locally(
         )
     broken = {o.key: o for o in remote.manifest.objects}["app/broken.log.gz"]
     assert broken.status is ObjectStatus.PARTIAL
-    assert broken.reason == (
-        f"corrupt gzip after {broken.reason.split()[3]} bytes (s3://{bucket}/app/broken.log.gz); "
-        "the rows parsed before the damage are kept."
+    # One sentence naming the object, where the data broke, and what was kept.
+    assert broken.reason.startswith("corrupt gzip after ")
+    assert broken.reason.endswith(
+        f"(s3://{bucket}/app/broken.log.gz); the rows parsed before the damage are kept."
     )
     assert broken.rejected.total == 1 and broken.lines_in_window >= 200
     stats = remote.manifest.stats
