@@ -26,7 +26,7 @@ from typing import Any
 
 from prefect import task
 from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE
-from prefect.settings import PREFECT_API_URL
+from prefect.settings import get_current_settings
 from prefect_dask import DaskTaskRunner
 
 from tasks.contracts import TimeWindow
@@ -60,7 +60,7 @@ def gather_shard(shard: Shard, windows: list[TimeWindow], settings: Settings) ->
 
 
 def _submit(runner: DaskTaskRunner, shard: Shard, windows: list[TimeWindow], settings: Settings):
-    if PREFECT_API_URL.value():
+    if get_current_settings().api.url:
         return runner.submit(
             gather_shard, parameters={"shard": shard, "windows": windows, "settings": settings}
         )
