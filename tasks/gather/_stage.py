@@ -16,7 +16,9 @@ per core). Formats parsed line by line in Python (text, ALB, CloudWatch export, 
 go to a pool of as many worker processes, started only when the input is big enough to repay
 it; workers get blocks of bytes and return Arrow tables already cut to the windows. The pool
 re-imports `__main__` (fork-server semantics), so entry points need an
-`if __name__ == "__main__"` guard.
+`if __name__ == "__main__"` guard. With `settings.dask_address`, the objects to read are cut
+into shards that Dask workers read with this same code (read_shard), and the driver merges their
+Parquet parts in shard order (tasks/gather/_dask.py).
 
 Failure policy. A source that cannot be listed adds one sentence to `manifest.errors`, and the
 others are still read. An object that cannot be read is FAILED with the reason; the others
@@ -390,6 +392,7 @@ def _read_all(
     settings: Settings,
     writer: _FrameWriter,
     bars: ProgressReporter,
+    allow_processes: bool = True,
 ) -> int:
     """Read, parse and write every object; fills in their records; returns stored bytes read."""
     if not items:
@@ -398,7 +401,7 @@ def _read_all(
     stored = sum(item.info.size for item in items)
     bars.add("downloading", stored, in_bytes=True)
     bars.add("parsing", len(items))
-    pools = _ParsePools(workers, allow_processes=stored >= PROCESS_POOL_MIN_BYTES)
+    pools = _ParsePools(workers, allow_processes and stored >= PROCESS_POOL_MIN_BYTES)
     pipeline = _Pipeline(
         items,
         windows,
@@ -500,13 +503,15 @@ def _record_outcome(record: ObjectRecord, outcome: _Outcome) -> None:
 
 
 class _FrameWriter:
-    """Appends tables to one Parquet file, a row group at a time."""
+    """Appends tables to one Parquet file (or, without a path, to memory), a row group at a time."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
+        # No path: the rows go to memory (a shard's Parquet part, sent back to the driver).
         self.path = path
-        self.partial = sibling_temp(path)
+        self.partial = sibling_temp(path) if path else None
+        self.memory = None if path else pa.BufferOutputStream()
         self._writer = pq.ParquetWriter(
-            self.partial,
+            self.partial or self.memory,
             CANONICAL_SCHEMA,
             compression="zstd",
             compression_level=1,
@@ -537,11 +542,134 @@ class _FrameWriter:
     def close(self) -> None:
         self._flush()
         self._writer.close()
-        os.replace(self.partial, self.path)
+        if self.path and self.partial:
+            os.replace(self.partial, self.path)
 
     def abort(self) -> None:
         self._writer.close()
-        self.partial.unlink(missing_ok=True)
+        if self.partial:
+            self.partial.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Shards: the unit of work sent to a Dask cluster (tasks/gather/_dask.py)
+# --------------------------------------------------------------------------------------------
+
+#: Stored bytes per shard at most: gzip logs inflate 10-15x, so about 50 MB of text to parse,
+#: enough to repay a task's round trip to the scheduler, and a Parquet part of a few MB.
+SHARD_BYTES = 4 * 1024 * 1024
+#: Many small objects (one per shipper flush) make a shard too, bounded by count.
+SHARD_MAX_OBJECTS = 64
+
+
+@dataclass(frozen=True)
+class ShardItem:
+    """One object to read, as the listing found it: plain data, picklable, with no client."""
+
+    source: Source
+    info: ObjectInfo
+    interval: Interval | None
+    record: ObjectRecord
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    items: list[ShardItem]
+
+    @property
+    def stored_bytes(self) -> int:
+        return sum(item.info.size for item in self.items)
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    """What a worker sends back: the shard's records as read, and its rows as one Parquet part."""
+
+    index: int
+    records: list[ObjectRecord]
+    parquet: bytes
+    rows: int
+    bytes_read: int
+    cpu_seconds: float  # of the worker process while it read the shard
+
+
+def make_shards(items: list[_Listed], max_bytes: int | None = None) -> list[Shard]:
+    """Consecutive runs of `items` (listing order), each up to `max_bytes` stored bytes."""
+    max_bytes = max_bytes or SHARD_BYTES
+    shards: list[Shard] = []
+    current: list[ShardItem] = []
+    size = 0
+    for item in items:
+        if current and (size + item.info.size > max_bytes or len(current) >= SHARD_MAX_OBJECTS):
+            shards.append(Shard(len(shards), current))
+            current, size = [], 0
+        current.append(ShardItem(item.source, item.info, item.interval, item.record))
+        size += item.info.size
+    if current:
+        shards.append(Shard(len(shards), current))
+    return shards
+
+
+def read_shard(shard: Shard, windows: list[TimeWindow], settings: Settings) -> ShardResult:
+    """Read and parse one shard where this runs (a Dask worker), with its own S3 client.
+
+    The same reading path as a local run, so each object ends with the same record. A Dask
+    worker is a daemonic process, which may not start the parse pool's processes: the cluster's
+    worker processes are the process-level parallelism here.
+    """
+    cpu = time.process_time()
+    client = s3_client(settings) if any(i.source.is_s3 for i in shard.items) else None
+    stores: dict[str, Store] = {}
+    listed: list[_Listed] = []
+    for item in shard.items:
+        if item.source.name not in stores:
+            stores[item.source.name] = open_store(item.source, settings, client=client)
+        # A copy: the caller's records are only updated by merge_shard, on the driver.
+        record = item.record.model_copy(deep=True)
+        listed.append(
+            _Listed(item.source, stores[item.source.name], item.info, item.interval, record)
+        )
+    writer = _FrameWriter(None)
+    try:
+        bytes_read = _read_all(
+            listed,
+            windows,
+            settings,
+            writer,
+            NoProgress(),
+            allow_processes=not multiprocessing.current_process().daemon,
+        )
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    assert writer.memory is not None
+    return ShardResult(
+        index=shard.index,
+        records=[item.record for item in listed],
+        parquet=writer.memory.getvalue().to_pybytes(),
+        rows=writer.rows_written,
+        bytes_read=bytes_read,
+        cpu_seconds=time.process_time() - cpu,
+    )
+
+
+def merge_shard(shard: Shard, result: ShardResult, writer: _FrameWriter) -> None:
+    """A shard's rows appended to the frame (row group by row group) and its records taken over."""
+    part = pq.ParquetFile(pa.BufferReader(result.parquet))
+    for group in range(part.num_row_groups):
+        writer.add(part.read_row_group(group).cast(CANONICAL_SCHEMA))
+    for item, read in zip(shard.items, result.records, strict=True):
+        for name in ObjectRecord.model_fields:
+            setattr(item.record, name, getattr(read, name))
+
+
+def fail_shard(shard: Shard, cause: str) -> None:
+    """Every object of a shard whose worker failed as a whole is FAILED, with the cause."""
+    for item in shard.items:
+        item.record.status = ObjectStatus.FAILED
+        item.record.reason = f"{cause} ({item.record.uri})."
 
 
 # --------------------------------------------------------------------------------------------
@@ -600,7 +728,13 @@ def gather_logs(
 
     writer = _FrameWriter(evidence / PARQUET_NAME)
     try:
-        stats.bytes_read = _read_all(to_read, windows, settings, writer, bars)
+        if settings.dask_address:
+            # Imported only here: without a cluster address nothing imports Dask or prefect-dask.
+            from tasks.gather._dask import read_on_dask
+
+            stats.bytes_read = read_on_dask(to_read, windows, settings, writer, bars)
+        else:
+            stats.bytes_read = _read_all(to_read, windows, settings, writer, bars)
         writer.close()
     except BaseException:
         writer.abort()
