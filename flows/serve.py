@@ -3,7 +3,7 @@
 * `postmortem-run/incident-postmortem` drafts, waits for review and publishes one incident. It starts from
   the UI or `prefect deployment run`, and on every `incident.resolved` event whose resource id is
   `incident.<anything>`: a `DeploymentEventTrigger` passes the event's payload, as it is, as the
-  run's `spec` (so the payload is an IncidentSpec, see docs/readme/serve.md).
+  run's `spec` (so the payload is an IncidentSpec, see docs/serve.md).
 * `weekly-review/weekly-review` writes last week's reliability review on `settings.weekly_cron`, in
   `settings.weekly_timezone`.
 

@@ -22,7 +22,7 @@ from tests.serve.conftest import clean_env
 
 
 def example_spec() -> IncidentSpec:
-    """The payload shape docs/readme/serve.md shows."""
+    """The payload shape docs/serve.md shows."""
     return IncidentSpec.model_validate(
         {
             "id": "INC-2041",

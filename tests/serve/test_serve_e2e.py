@@ -164,7 +164,7 @@ def _has_trigger(served: Served) -> bool:
 
 BAD_ID = "INC-bad-payload"
 
-# The automation docs/readme/serve.md tells users to create (keep the two the same).
+# The automation docs/serve.md tells users to create (keep the two the same).
 NOTIFY_REVIEWERS_YAML = """\
 name: postmortem-waiting-for-review
 description: A postmortem draft waits for a reviewer.
