@@ -126,9 +126,14 @@ class FrameSource:
         else:
             assert self._table is not None
             batches = iter(self._table.select(present).to_batches(max_chunksize=BATCH_ROWS))
+        pool = pa.default_memory_pool()
         for batch in batches:
             yield offset, batch
             offset += batch.num_rows
+            # The Parquet reader's decoding buffers are freed batch by batch, but the allocator
+            # keeps the pages unless asked: without this the pass's footprint follows the
+            # row group's size rather than a batch's.
+            pool.release_unused()
 
     def take(self, name: str, file_rows: np.ndarray) -> pa.Array:
         """Values of one column at the given frame rows, in the order given."""
@@ -153,6 +158,7 @@ class FrameSource:
                 if hi > lo:
                     parts.append(batch.column(0).take(pa.array(wanted[lo:hi] - offset)))
                 offset += batch.num_rows
+                pa.default_memory_pool().release_unused()
                 if hi == len(wanted):
                     break
         if not parts:
