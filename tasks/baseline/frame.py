@@ -527,7 +527,8 @@ def _sorted_codes(codes: np.ndarray, names: list[str]) -> tuple[np.ndarray, list
     return (remap[codes] if len(codes) else codes.astype(np.int32)), [names[i] for i in order]
 
 
-_VIEW_COLUMNS = ["service", "level", "status", "latency_ms", "source", "object_key", "line"]
+# ts: so that every batch has a column and so its row count, whatever else the frame lacks.
+_VIEW_COLUMNS = ["ts", "service", "level", "status", "latency_ms", "source", "object_key", "line"]
 
 
 def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet) -> WindowedFrame:
