@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tasks.baseline import changes as changes_mod
 from tasks.baseline import onset as onset_mod
@@ -14,6 +13,7 @@ from tasks.baseline import suspects as suspects_mod
 from tasks.baseline import traces as traces_mod
 from tasks.baseline.comparison import compare_view
 from tasks.baseline.frame import (
+    FrameSource,
     drop_empty_baselines,
     window_view,
 )
@@ -23,7 +23,7 @@ from tasks.settings import Settings, settings_record
 
 
 def build_findings(
-    frame: pd.DataFrame | pa.Table,
+    frame: pd.DataFrame | pa.Table | FrameSource,
     windows: WindowSet,
     incident_id: str,
     settings: Settings,
@@ -65,8 +65,8 @@ def findings_from_parquet(
     parquet_path: Path, windows: WindowSet, incident_id: str, settings: Settings
 ) -> Findings:
     """The baseline stage on gather's output: baselines with no data are left out, and said so."""
-    # Arrow straight from Parquet: the view reads columns as Arrow, so pandas would be a detour.
-    frame = pq.read_table(parquet_path)
+    # Read a few columns at a time, in batches: never the whole file (see FrameSource).
+    frame = FrameSource(parquet_path)
     used, warnings = drop_empty_baselines(windows, frame)
     findings = build_findings(frame, used, incident_id=incident_id, settings=settings)
     findings.warnings.extend(warnings)

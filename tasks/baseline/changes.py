@@ -385,11 +385,8 @@ def _clusters(times: np.ndarray) -> list[np.ndarray]:
 
 def _instance_spans(view: WindowedFrame, rows: np.ndarray) -> pd.DataFrame:
     """First and last row of every (service, instance) pair among time-ordered `rows`."""
-    encoded = pc.dictionary_encode(pc.fill_null(view.column("instance", rows), ""))
-    names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
-    pairs = pd.DataFrame(
-        {"service": view.service[rows], "instance": encoded.indices.to_numpy(zero_copy_only=False)}
-    )
+    names = np.asarray(view.instance_names, dtype=object)
+    pairs = pd.DataFrame({"service": view.service[rows], "instance": view.instance[rows]})
     first = pairs.drop_duplicates(keep="first")
     last = pairs.drop_duplicates(keep="last")
     spans = first.assign(first=rows[first.index.to_numpy()]).merge(
@@ -498,12 +495,17 @@ def _marker_rows(
         wanted = np.flatnonzero(hits.to_numpy(zero_copy_only=False))
         row_codes = codes[rows]
         maybe = rows[np.isin(row_codes, wanted) | (row_codes < 0)]
-    messages = pc.fill_null(view.column("message", maybe), "")
-    if patterns is None:
-        found = pc.match_substring_regex(messages, loose).to_numpy(zero_copy_only=False)
-        maybe, messages = maybe[found], messages.filter(pa.array(found))
-    hit = pc.match_substring_regex(messages, exact)
-    return maybe[hit.to_numpy(zero_copy_only=False)]
+    hits = [np.zeros(0, dtype=np.int64)]
+    # Context rows are never mined, so candidates can be hours of lines: read them in chunks
+    # (in frame order; sorted back to time order below).
+    for part, chunk in view.chunks("message", maybe):
+        messages = pc.fill_null(chunk, "")
+        if patterns is None:
+            found = pc.match_substring_regex(messages, loose).to_numpy(zero_copy_only=False)
+            part, messages = part[found], messages.filter(pa.array(found))
+        hit = pc.match_substring_regex(messages, exact)
+        hits.append(part[hit.to_numpy(zero_copy_only=False)])
+    return np.sort(np.concatenate(hits))
 
 
 def _was_running(

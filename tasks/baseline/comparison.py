@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +16,7 @@ from tasks.baseline.frame import (
     WindowedFrame,
     window_view,
 )
-from tasks.baseline.patterns import mine_patterns
+from tasks.baseline.patterns import mine_pattern_codes
 from tasks.baseline.stats import (
     bh_qvalues,
     fraction_dispersion,
@@ -56,15 +57,22 @@ def mine_view_patterns(view: WindowedFrame) -> PatternCodes:
     codes = np.full(len(view.ts), -1, dtype=np.int32)
     if rows.size == 0:
         return PatternCodes(codes=codes, ids=[], templates=[])
-    # The miner takes an Arrow string array as well as a list, which saves 2M Python strings.
-    result = mine_patterns(pc.fill_null(view.column("message", rows), ""))
-    local, uniques = pd.factorize(np.asarray(result.ids, dtype=object))
+    # Messages stream through the miner in frame order, a batch at a time: the mining
+    # depends only on which distinct messages occur, so the order does not matter.
+    in_order: list[np.ndarray] = []
+
+    def messages() -> Iterator[pa.Array]:
+        for part, values in view.chunks("message", rows):
+            in_order.append(part)
+            yield pc.fill_null(values, "")
+
+    local, uniques, templates = mine_pattern_codes(messages())
     order = np.argsort(np.asarray(uniques, dtype=object), kind="stable")
     remap = np.empty(len(uniques), dtype=np.int32)
     remap[order] = np.arange(len(uniques), dtype=np.int32)
-    codes[rows] = remap[local]
+    codes[np.concatenate(in_order)] = remap[local]
     ids = [str(uniques[i]) for i in order]
-    return PatternCodes(codes=codes, ids=ids, templates=[result.templates.get(i, "") for i in ids])
+    return PatternCodes(codes=codes, ids=ids, templates=[templates.get(i, "") for i in ids])
 
 
 def _first_rows_per_group(groups: np.ndarray, rows: np.ndarray, k: int) -> dict[int, list[int]]:

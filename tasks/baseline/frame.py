@@ -11,13 +11,16 @@ baseline stage works on that view, so the pandas frame is converted once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from tasks.contracts import IncidentSpec, TimeWindow, WindowSet, evidence_id, object_id
 
@@ -77,10 +80,119 @@ def from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=int(us))
 
 
-def _frame_table(frame: pd.DataFrame | pa.Table) -> pa.Table:
-    if isinstance(frame, pa.Table):
-        return frame
+#: Rows per batch when the frame is read in a streaming pass: memory is one batch of the
+#: columns read, never the whole frame.
+BATCH_ROWS = 16 * 1024
+
+
+class FrameSource:
+    """The canonical frame, read column by column in bounded batches.
+
+    Backed by gather's Parquet file (nothing is read until asked for) or by a table already in
+    memory (tests, small frames). The baseline stage reads the few columns each step needs,
+    batch by batch, so its memory follows the number of rows in the windows (a few numbers
+    per row), not the size of the messages.
+    """
+
+    def __init__(self, frame: pd.DataFrame | pa.Table | Path | str) -> None:
+        self._file: pq.ParquetFile | None = None
+        self._table: pa.Table | None = None
+        if isinstance(frame, Path | str):
+            self._file = pq.ParquetFile(frame)
+            self.column_names = list(self._file.schema_arrow.names)
+            self.num_rows = self._file.metadata.num_rows
+            groups = [self._file.metadata.row_group(i).num_rows for i in range(self._groups)]
+            self._group_starts = np.concatenate([[0], np.cumsum(groups, dtype=np.int64)])
+        else:
+            table = frame if isinstance(frame, pa.Table) else _from_pandas(frame)
+            self._table = table
+            self.column_names = list(table.column_names)
+            self.num_rows = table.num_rows
+        self._basics: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def _groups(self) -> int:
+        assert self._file is not None
+        return self._file.metadata.num_row_groups
+
+    def batches(self, columns: list[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
+        """(offset of the first row, batch) over the frame in file order, present columns only."""
+        present = [c for c in columns if c in self.column_names]
+        offset = 0
+        if self._file is not None:
+            batches = self._file.iter_batches(
+                batch_size=BATCH_ROWS, columns=present, use_threads=False
+            )
+        else:
+            assert self._table is not None
+            batches = iter(self._table.select(present).to_batches(max_chunksize=BATCH_ROWS))
+        pool = pa.default_memory_pool()
+        for batch in batches:
+            yield offset, batch
+            offset += batch.num_rows
+            # The Parquet reader's decoding buffers are freed batch by batch, but the allocator
+            # keeps the pages unless asked: without this the pass's footprint follows the
+            # row group's size rather than a batch's.
+            pool.release_unused()
+
+    def take(self, name: str, file_rows: np.ndarray) -> pa.Array:
+        """Values of one column at the given frame rows, in the order given."""
+        if name not in self.column_names:
+            return pa.nulls(len(file_rows), pa.string())
+        file_rows = np.asarray(file_rows, dtype=np.int64)
+        if self._table is not None:
+            return _contiguous(pc.take(self._table[name], pa.array(file_rows)))
+        assert self._file is not None
+        order = np.argsort(file_rows, kind="stable")
+        wanted = file_rows[order]
+        group_of = np.searchsorted(self._group_starts, wanted, side="right") - 1
+        parts = []
+        for group in np.unique(group_of).tolist():
+            offset = int(self._group_starts[group])
+            batches = self._file.iter_batches(
+                batch_size=BATCH_ROWS, row_groups=[group], columns=[name], use_threads=False
+            )
+            for batch in batches:
+                lo = np.searchsorted(wanted, offset)
+                hi = np.searchsorted(wanted, offset + batch.num_rows)
+                if hi > lo:
+                    parts.append(batch.column(0).take(pa.array(wanted[lo:hi] - offset)))
+                offset += batch.num_rows
+                pa.default_memory_pool().release_unused()
+                if hi == len(wanted):
+                    break
+        if not parts:
+            return pa.array([], self._file.schema_arrow.field(name).type)
+        values = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        return values.take(pa.array(inverse))
+
+    def forget_basics(self) -> None:
+        self._basics = None
+
+    def basics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per frame row: time (see `_ts_us`) and whether it is a change record. Read once."""
+        if self._basics is None:
+            if "ts" not in self.column_names:
+                raise KeyError("ts")
+            ts_parts, change_parts = [], []
+            for _, batch in self.batches(["ts", "attrs"]):
+                table = pa.Table.from_batches([batch])
+                ts_parts.append(_ts_us(table))
+                change_parts.append(_change_record_mask(table))
+            ts = np.concatenate(ts_parts) if ts_parts else np.zeros(0, dtype=np.int64)
+            change = np.concatenate(change_parts) if change_parts else np.zeros(0, dtype=bool)
+            self._basics = (ts, change)
+        return self._basics
+
+
+def _from_pandas(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def as_source(frame: pd.DataFrame | pa.Table | FrameSource) -> FrameSource:
+    return frame if isinstance(frame, FrameSource) else FrameSource(frame)
 
 
 def _ts_us(table: pa.Table) -> np.ndarray:
@@ -116,16 +228,15 @@ def _rows_in(ts: np.ndarray, window: TimeWindow) -> np.ndarray:
 
 
 def drop_empty_baselines(
-    windows: WindowSet, frame: pd.DataFrame | pa.Table
+    windows: WindowSet, frame: pd.DataFrame | pa.Table | FrameSource
 ) -> tuple[WindowSet, list[str]]:
     """Leave out baseline windows without service log lines, saying so when it matters.
 
     The default week-ago window is expected to be missing often (short retention), so dropping
     it is silent; an empty explicit window or an empty window-just-before gets a warning.
     """
-    table = _frame_table(frame)
-    ts = _ts_us(table)
-    traffic = ~_change_record_mask(table)
+    ts, change = as_source(frame).basics()
+    traffic = ~change
     kept: list[TimeWindow] = []
     warnings: list[str] = []
     for index, window in enumerate(windows.baselines):
@@ -171,12 +282,14 @@ class WindowedFrame:
 
     Arrays are aligned: element i of each describes the same row. `window` is 0 for the
     incident, i for baseline i-1, and -1 for context rows before the incident that fall in no
-    window. `change_record` marks CloudTrail rows, which are never service traffic.
+    window. `change_record` marks CloudTrail rows, which are never service traffic. Only
+    numbers are held per row; text columns (messages, attrs, trace IDs) stay in `source` and
+    are read for the rows a step asks for, a batch at a time.
     """
 
     windows: WindowSet
-    table: pa.Table  # the whole frame, as given
-    orig: np.ndarray  # position of each kept row in `table`
+    source: FrameSource  # the whole frame, read on demand
+    orig: np.ndarray  # position of each kept row in the frame
     ts: np.ndarray  # int64 microseconds since the epoch
     window: np.ndarray  # int8
     service: np.ndarray  # int32 codes into service_names
@@ -187,8 +300,12 @@ class WindowedFrame:
     latency: np.ndarray  # float64, nan when absent
     is_error: np.ndarray  # bool: level error/fatal or HTTP status >= 500
     minutes: np.ndarray  # exposure per window, [incident, baseline 1, ...]
-    _evidence: tuple[np.ndarray, list[str], np.ndarray] | None = field(default=None, repr=False)
-    _columns: dict[str, pa.Array] = field(default_factory=dict, repr=False)
+    obj: np.ndarray  # int32 codes into object_ids: the object each row was read from
+    object_ids: list[str]
+    line: np.ndarray  # int64 line in its object
+    instance: np.ndarray  # int32 codes into instance_names ("" when absent)
+    instance_names: list[str]
+    _traces: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def traffic(self) -> np.ndarray:
@@ -206,59 +323,60 @@ class WindowedFrame:
     def column(self, name: str, rows: np.ndarray | None = None) -> pa.Array:
         """One column of the frame for the given view rows (all kept rows when None).
 
-        Columns read in bulk (messages, attrs, trace IDs) are taken once for all kept rows and
-        cached: gathering from one contiguous array is cheaper than from the frame's chunks.
+        Read from the source for these rows only: ask for few rows, or in chunks (`chunks`).
         """
-        if name not in self.table.column_names:
-            size = len(self.orig) if rows is None else len(rows)
-            return pa.nulls(size, pa.string())
-        full = self._columns.get(name)
-        if full is None:
-            if rows is not None and len(rows) < len(self.orig) // 20:
-                return _contiguous(pc.take(self.table[name], pa.array(self.orig[rows])))
-            full = self._columns[name] = _contiguous(pc.take(self.table[name], pa.array(self.orig)))
-        return full if rows is None else pc.take(full, pa.array(rows))
+        return self.source.take(name, self.orig if rows is None else self.orig[rows])
+
+    def chunks(self, name: str, rows: np.ndarray) -> Iterator[tuple[np.ndarray, pa.Array]]:
+        """(view rows, their values) for `rows`, a batch at a time in frame order.
+
+        One streaming read of the column, for row-wise work on many rows; results come in
+        frame order, not time order (sort the view rows back where order matters).
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        rows = rows[np.argsort(self.orig[rows], kind="stable")]
+        wanted = self.orig[rows]
+        if name not in self.source.column_names:
+            for start in range(0, len(rows), BATCH_ROWS):
+                part = rows[start : start + BATCH_ROWS]
+                yield part, pa.nulls(len(part), pa.string())
+            return
+        for offset, batch in self.source.batches([name]):
+            lo = np.searchsorted(wanted, offset)
+            hi = np.searchsorted(wanted, offset + batch.num_rows)
+            if hi > lo:
+                yield rows[lo:hi], batch.column(0).take(pa.array(wanted[lo:hi] - offset))
 
     def strings(self, name: str, rows: np.ndarray) -> list[str | None]:
         return self.column(name, rows).to_pylist()
 
-    def _evidence_index(self) -> tuple[np.ndarray, list[str], np.ndarray]:
-        """Per kept row: its object (code into a list of object IDs) and its line number.
+    def trace_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per view row: a 64-bit hash of its trace ID, and whether it has one (not null, not "").
 
-        Built once: the frame has a handful of objects per source, so encoding the columns
-        is far cheaper than reading strings back for every evidence request.
+        Hashes stand in for the IDs, so that grouping lines by trace holds 8 bytes per row
+        instead of every ID as a string. Two different IDs collide with odds of about n²/2⁶⁵
+        for n traces (one in 36 million for a million traces); grouping is otherwise exact.
         """
-        if self._evidence is None:
-            codes = []
-            names = []
-            for column in ("source", "object_key"):
-                if column in self.table.column_names:
-                    encoded = pc.dictionary_encode(self.table[column]).unify_dictionaries()
-                    encoded = encoded.combine_chunks()
-                    indices = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
-                    codes.append(indices.astype(np.int64)[self.orig] + 1)
-                    names.append([""] + [v or "" for v in encoded.dictionary.to_pylist()])
-                else:
-                    codes.append(np.zeros(len(self.orig), dtype=np.int64))
-                    names.append([""])
-            pairs, object_code = np.unique(codes[0] * len(names[1]) + codes[1], return_inverse=True)
-            ids = [
-                object_id(names[0][p // len(names[1])], names[1][p % len(names[1])])
-                for p in pairs.tolist()
-            ]
-            lines = _numeric(self.table, "line", pa.array(self.orig), 0.0).astype(np.int64)
-            self._evidence = (object_code.reshape(-1), ids, lines)
-        return self._evidence
+        if self._traces is None:
+            keys = np.zeros(len(self.orig), dtype=np.uint64)
+            valid = np.zeros(len(self.orig), dtype=bool)
+            for part, chunk in self.chunks("trace_id", np.arange(len(self.orig))):
+                ok = pc.fill_null(pc.not_equal(chunk, ""), False).to_numpy(zero_copy_only=False)
+                valid[part] = ok
+                if ok.any():
+                    ids = chunk.filter(pa.array(ok)).to_numpy(zero_copy_only=False)
+                    keys[part[ok]] = pd.util.hash_array(ids.astype(object), categorize=False)
+            self._traces = (keys, valid)
+        return self._traces
 
     def evidence(self, rows: np.ndarray | list[int]) -> list[str]:
         """Evidence IDs (object and line) of view rows, in the order given."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size == 0:
             return []
-        object_code, ids, lines = self._evidence_index()
         return [
-            evidence_id(ids[c], line)
-            for c, line in zip(object_code[rows].tolist(), lines[rows].tolist(), strict=True)
+            evidence_id(self.object_ids[c], line)
+            for c, line in zip(self.obj[rows].tolist(), self.line[rows].tolist(), strict=True)
         ]
 
     def _baseline_layout(self) -> tuple[np.ndarray, np.ndarray]:
@@ -329,101 +447,169 @@ def grouped_percentiles(
     return out
 
 
-def _levels(table: pa.Table, index: pa.Array) -> np.ndarray:
+def _levels(table: pa.Table) -> np.ndarray:
     if "level" not in table.column_names:
-        return np.full(len(index), -1, dtype=np.int8)
-    level = pc.utf8_lower(pc.cast(pc.take(table["level"], index), pa.string()))
+        return np.full(table.num_rows, -1, dtype=np.int8)
+    level = pc.utf8_lower(pc.cast(table["level"], pa.string()))
     names = list(_LEVEL_RANK)
     ranks = np.array([_LEVEL_RANK[n] for n in names] + [-1], dtype=np.int8)
     position = pc.fill_null(pc.index_in(level, value_set=pa.array(names)), len(names))
     return ranks[position.to_numpy(zero_copy_only=False)]
 
 
-def _numeric(table: pa.Table, name: str, index: pa.Array, fill: float) -> np.ndarray:
+def _numeric(table: pa.Table, name: str, fill: float) -> np.ndarray:
     if name not in table.column_names:
-        return np.full(len(index), fill)
-    col = pc.cast(pc.take(table[name], index), pa.float64())
+        return np.full(table.num_rows, fill)
+    col = pc.cast(table[name], pa.float64())
     return pc.fill_null(col, fill).to_numpy(zero_copy_only=False)
 
 
-def _services(table: pa.Table, index: pa.Array) -> tuple[np.ndarray, list[str]]:
+class _Codes:
+    """Global codes for the distinct values (or tuples of values) of few-valued columns."""
+
+    def __init__(self) -> None:
+        self.index: dict[object, int] = {}
+
+    def encode(self, columns: list[pa.Array], n_rows: int) -> np.ndarray:
+        """Code per row for the tuple of `columns` (strings, nulls filled); one part: the value."""
+        if not columns:
+            return np.full(n_rows, self.index.setdefault((), len(self.index)), dtype=np.int32)
+        combined = np.zeros(n_rows, dtype=np.int64)
+        dictionaries = []
+        for column in columns:
+            encoded = pc.dictionary_encode(column)
+            if isinstance(encoded, pa.ChunkedArray):
+                encoded = encoded.combine_chunks()
+            values = encoded.dictionary.to_pylist()
+            combined = combined * max(len(values), 1) + encoded.indices.to_numpy(
+                zero_copy_only=False
+            ).astype(np.int64)
+            dictionaries.append(values)
+        distinct, inverse = np.unique(combined, return_inverse=True)
+        to_global = np.empty(len(distinct), dtype=np.int32)
+        for i, value in enumerate(distinct.tolist()):
+            parts = []
+            for values in reversed(dictionaries):
+                value, j = divmod(value, max(len(values), 1))
+                parts.append(values[j])
+            key = tuple(reversed(parts)) if len(columns) > 1 else parts[0]
+            to_global[i] = self.index.setdefault(key, len(self.index))
+        return to_global[inverse.reshape(-1)]
+
+    def values(self) -> list:
+        out: list = [None] * len(self.index)
+        for key, code in self.index.items():
+            out[code] = key
+        return out
+
+
+def _service_column(table: pa.Table) -> list[pa.Array]:
     if "service" not in table.column_names:
-        return np.zeros(len(index), dtype=np.int32), [UNKNOWN_SERVICE]
-    service = pc.cast(pc.take(table["service"], index), pa.string())
+        return [pa.array([UNKNOWN_SERVICE] * table.num_rows, pa.string())]
+    service = pc.cast(table["service"], pa.string())
     service = pc.if_else(pc.equal(service, ""), None, service)
-    service = pc.fill_null(service, UNKNOWN_SERVICE)
-    encoded = pc.dictionary_encode(service).combine_chunks()
-    names = encoded.dictionary.to_pylist()
-    # Codes follow sorted names so that every output ordered by code is deterministic.
+    return [pc.fill_null(service, UNKNOWN_SERVICE)]
+
+
+def _filled(table: pa.Table, names: tuple[str, ...]) -> list[pa.Array]:
+    return [
+        pc.fill_null(pc.cast(table[n], pa.large_string()), "")
+        for n in names
+        if n in table.column_names
+    ]
+
+
+def _sorted_codes(codes: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes renumbered so that they follow sorted names: every output by code is deterministic."""
     order = np.argsort(np.array(names, dtype=object), kind="stable")
     remap = np.empty(len(names), dtype=np.int32)
     remap[order] = np.arange(len(names), dtype=np.int32)
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
-    return remap[codes] if len(codes) else codes, [names[i] for i in order]
+    return (remap[codes] if len(codes) else codes.astype(np.int32)), [names[i] for i in order]
 
 
-def _time_order(table: pa.Table, ts: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Order of `rows` by time, ties broken by (source, object key, line).
+# ts: so that every batch has a column and so its row count, whatever else the frame lacks.
+_VIEW_COLUMNS = ["ts", "service", "level", "status", "latency_ms", "source", "object_key", "line"]
 
-    Lines of one request in several services often share a microsecond, and gather writes
-    objects in the order they finish parsing; without the tie-break, which line becomes an
-    evidence ID would change from run to run.
+
+def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet) -> WindowedFrame:
+    """The rows in any window or in the context before the incident, sorted by time.
+
+    One streaming pass over the frame's few-valued and numeric columns; rows are ordered by
+    time, ties broken by (source, object key, line). Lines of one request in several services
+    often share a microsecond, and gather writes objects in the order they finish parsing;
+    without the tie-break, which line becomes an evidence ID would change from run to run.
     """
-    index = pa.array(rows)
-    parts = []
-    for name in ("source", "object_key"):
-        if name in table.column_names:
-            column = pc.take(table[name], index).cast(pa.large_string())
-            parts.append(pc.fill_null(column, ""))
-    if parts:
-        separator = pa.scalar("\x00", pa.large_string())
-        joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, separator)
-        encoded = pc.dictionary_encode(joined)
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
-        names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
-        rank = np.empty(len(names), dtype=np.int64)
-        rank[np.argsort(names, kind="stable")] = np.arange(len(names))
-        objects = rank[encoded.indices.to_numpy(zero_copy_only=False)]
-    else:
-        objects = np.zeros(len(rows), dtype=np.int64)
-    lines = _numeric(table, "line", index, 0.0)
-    return np.lexsort((lines, objects, ts[rows]))
-
-
-def window_view(frame: pd.DataFrame | pa.Table, windows: WindowSet) -> WindowedFrame:
-    """The rows in any window or in the context before the incident, sorted by time."""
-    table = _frame_table(frame)
-    ts = _ts_us(table)
-    code = np.full(len(ts), -1, dtype=np.int8)
-    keep = np.zeros(len(ts), dtype=bool)
+    source = as_source(frame)
+    ts_all, change_all = source.basics()
+    code_all = np.full(len(ts_all), -1, dtype=np.int8)
+    keep_all = np.zeros(len(ts_all), dtype=bool)
     # Later windows first, so that the incident (code 0) wins where windows overlap.
     all_windows = [windows.incident, *windows.baselines]
     for index in range(len(all_windows) - 1, -1, -1):
-        inside = _rows_in(ts, all_windows[index])
-        code[inside] = index
-        keep |= inside
+        inside = _rows_in(ts_all, all_windows[index])
+        code_all[inside] = index
+        keep_all |= inside
     context_start = to_us(windows.incident.start - CONTEXT_BEFORE)
-    keep |= (ts >= context_start) & (ts < to_us(windows.incident.start))
+    keep_all |= (ts_all >= context_start) & (ts_all < to_us(windows.incident.start))
+    kept = np.flatnonzero(keep_all)
+    del keep_all
+    # The view is built: the per-frame-row arrays are not needed again.
+    source.forget_basics()
 
-    kept = np.flatnonzero(keep)
-    kept = kept[_time_order(table, ts, kept)]
-    index = pa.array(kept)
-    status = _numeric(table, "status", index, 0.0).astype(np.int32)
-    level = _levels(table, index)
-    service, service_names = _services(table, index)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("status", "level", "latency", "line")}
+    services, objects, instances = _Codes(), _Codes(), _Codes()
+    service_parts, object_parts, instance_parts = [], [], []
+    has_objects = [n for n in ("source", "object_key") if n in source.column_names]
+    for offset, batch in source.batches([*_VIEW_COLUMNS, "instance"]):
+        lo = np.searchsorted(kept, offset)
+        hi = np.searchsorted(kept, offset + batch.num_rows)
+        table = pa.Table.from_batches([batch]).take(pa.array(kept[lo:hi] - offset))
+        n = table.num_rows
+        parts["status"].append(_numeric(table, "status", 0.0).astype(np.int32))
+        parts["level"].append(_levels(table))
+        parts["latency"].append(_numeric(table, "latency_ms", np.nan))
+        parts["line"].append(_numeric(table, "line", 0.0).astype(np.int64))
+        service_parts.append(services.encode(_service_column(table), n))
+        object_parts.append(objects.encode(_filled(table, ("source", "object_key")), n))
+        instance_parts.append(instances.encode(_filled(table, ("instance",)), n))
+
+    def joined(chunks: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
+
+    line = joined(parts["line"], np.int64)
+    obj = joined(object_parts, np.int32)
+    keys = objects.values()
+    # A key's tuple is (source, object key) for the columns present; its rank orders ties.
+    tuples = [k if isinstance(k, tuple) else (k,) for k in keys]
+    obj_rank, _ = _sorted_codes(
+        np.arange(len(keys), dtype=np.int32), ["\x00".join(t) for t in tuples]
+    )
+    ts = ts_all[kept]
+    order = np.lexsort((line, obj_rank[obj] if len(obj) else obj, ts))
+    named = [dict(zip(has_objects, t, strict=True)) for t in tuples]
+    object_ids = [object_id(n.get("source", ""), n.get("object_key", "")) for n in named]
+    service, service_names = _sorted_codes(joined(service_parts, np.int32), services.values())
+    if not service_names:
+        service_names = [UNKNOWN_SERVICE] if "service" not in source.column_names else []
+    status = joined(parts["status"], np.int32)[order]
+    level = joined(parts["level"], np.int8)[order]
     return WindowedFrame(
         windows=windows,
-        table=table,
-        orig=kept,
-        ts=ts[kept],
-        window=code[kept],
-        service=service,
+        source=source,
+        orig=kept[order],
+        ts=ts[order],
+        window=code_all[kept][order],
+        service=service[order],
         service_names=service_names,
-        change_record=_change_record_mask(table)[kept],
+        change_record=change_all[kept][order],
         level=level,
         status=status,
-        latency=_numeric(table, "latency_ms", index, np.nan),
+        latency=joined(parts["latency"], np.float64)[order],
         is_error=(level >= ERROR_RANK) | (status >= 500),
         minutes=exclusive_minutes(windows),
+        obj=obj[order],
+        object_ids=object_ids,
+        line=line[order],
+        instance=joined(instance_parts, np.int32)[order],
+        instance_names=[v if isinstance(v, str) else "" for v in instances.values()],
     )

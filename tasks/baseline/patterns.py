@@ -72,7 +72,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections import defaultdict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -253,14 +253,18 @@ def _arrow_chunks(messages: Sequence[str] | pa.Array | pa.ChunkedArray) -> Itera
             _to_arrow(messages[start : start + _CHUNK_LINES])
             for start in range(0, len(messages), _CHUNK_LINES)
         )
-    for arr in arrays:
-        if not pa.types.is_large_string(arr.type):
-            try:
-                arr = arr.cast(pa.large_string())
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # binary, not UTF-8
-                arr = _to_arrow(arr.to_pylist())
-        for start in range(0, len(arr), _CHUNK_LINES):
-            yield arr.slice(start, _CHUNK_LINES)
+    return arrays
+
+
+def _bounded(arr: pa.Array) -> Iterator[pa.Array]:
+    """large_string slices of at most _CHUNK_LINES messages."""
+    if not pa.types.is_large_string(arr.type):
+        try:
+            arr = arr.cast(pa.large_string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # binary, not UTF-8
+            arr = _to_arrow(arr.to_pylist())
+    for start in range(0, len(arr), _CHUNK_LINES):
+        yield arr.slice(start, _CHUNK_LINES)
 
 
 def _to_arrow(part: Sequence[Any]) -> pa.Array:
@@ -585,6 +589,21 @@ def mine_patterns(messages: Sequence[str]) -> PatternResult:
     array. Mine every window of an analysis in one call: IDs are a hash of the template, so
     they are deterministic, but which words become variables depends on the batch.
     """
+    codes, ids, templates = mine_pattern_codes(_arrow_chunks(messages))
+    if not ids:
+        return PatternResult(ids=np.empty(0, dtype=object), templates={})
+    return PatternResult(ids=np.asarray(ids, dtype=object)[codes], templates=templates)
+
+
+def mine_pattern_codes(
+    chunks: Iterable[pa.Array],
+) -> tuple[np.ndarray, list[str], dict[str, str]]:
+    """`mine_patterns` over string arrays read a chunk at a time: per message a code into the
+    pattern IDs, the IDs, and the template of each ID.
+
+    Only the distinct masked messages are kept, never the messages: the result depends on
+    which masked messages occur, not on how often or in what order.
+    """
     index: dict[str, int] = {}  # distinct masked message -> code
     codes_parts: list[np.ndarray] = []
 
@@ -593,10 +612,10 @@ def mine_patterns(messages: Sequence[str]) -> PatternResult:
         to_global = np.fromiter(
             (index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values)
         )
-        codes_parts.append(to_global[local])
+        codes_parts.append(to_global[local].astype(np.int32))
 
     workers = worker_count(cap=8)
-    chunks = _arrow_chunks(messages)
+    chunks = (piece for arr in chunks for piece in _bounded(arr))
     if workers == 1:
         for chunk in chunks:
             collect(_encode_chunk(chunk))
@@ -612,17 +631,18 @@ def mine_patterns(messages: Sequence[str]) -> PatternResult:
             while pending:
                 collect(pending.popleft().result())
     if not index:
-        return PatternResult(ids=np.empty(0, dtype=object), templates={})
+        return np.zeros(0, dtype=np.int32), [], {}
 
     distinct = sorted(index)  # sorted: the mining result must not depend on line order
     mined = _mine(distinct)
-    ids_by_code = np.empty(len(index), dtype=object)
+    ids: dict[str, int] = {}
+    pattern_of = np.empty(len(index), dtype=np.int32)
     templates: dict[str, str] = {}
     for masked, template in zip(distinct, mined, strict=True):
         pid = pattern_id(template)
         templates[pid] = template
-        ids_by_code[index[masked]] = pid
-    return PatternResult(ids=ids_by_code[np.concatenate(codes_parts)], templates=templates)
+        pattern_of[index[masked]] = ids.setdefault(pid, len(ids))
+    return pattern_of[np.concatenate(codes_parts)], list(ids), templates
 
 
 def iter_pattern_records(messages: Sequence[str]) -> Iterator[dict]:

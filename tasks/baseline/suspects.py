@@ -135,16 +135,12 @@ def _blameable(view: WindowedFrame) -> list[str | None]:
     ]
 
 
-def _named_services(view: WindowedFrame, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row, service code) for every known service a message names as a token, self excluded."""
-    names = _blameable(view)
-    candidates = [n for n in names if n]
+def _names_in(
+    rows: np.ndarray, messages: pa.Array, names: list[str | None], alternation: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row, service code) for every known service named as a token in one chunk of rows."""
     empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-    if rows.size == 0 or not candidates:
-        return empty
-    messages = pc.utf8_lower(pc.fill_null(view.column("message", rows), ""))
-    # One cheap pass drops lines that mention no service at all before tokenising.
-    alternation = "|".join(re.escape(n) for n in sorted(candidates, key=len, reverse=True))
+    messages = pc.utf8_lower(pc.fill_null(messages, ""))
     mentions = pc.match_substring_regex(messages, alternation).to_numpy(zero_copy_only=False)
     if not mentions.any():
         return empty
@@ -160,7 +156,24 @@ def _named_services(view: WindowedFrame, rows: np.ndarray) -> tuple[np.ndarray, 
     stripped = pc.index_in(pc.replace_substring_regex(flat, _DECORATION, ""), value_set=value_set)
     code = pc.fill_null(pc.coalesce(exact, stripped), -1).to_numpy(zero_copy_only=False)
     hit = code >= 0
-    row, callee = rows[parent[hit]], code[hit].astype(np.int64)
+    return rows[parent[hit]].astype(np.int64), code[hit].astype(np.int64)
+
+
+def _named_services(view: WindowedFrame, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, service code) for every known service a message names as a token, self excluded."""
+    names = _blameable(view)
+    candidates = [n for n in names if n]
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    if rows.size == 0 or not candidates:
+        return empty
+    # One cheap pass drops lines that mention no service at all before tokenising.
+    alternation = "|".join(re.escape(n) for n in sorted(candidates, key=len, reverse=True))
+    # Messages are read a batch at a time: incidents can have millions of error lines.
+    found = [
+        _names_in(part, chunk, names, alternation) for part, chunk in view.chunks("message", rows)
+    ]
+    row = np.concatenate([f[0] for f in found])
+    callee = np.concatenate([f[1] for f in found])
     foreign = callee != view.service[row]
     if not foreign.any():
         return empty
@@ -215,12 +228,9 @@ def _trace_members(view: WindowedFrame, blame: _Blame) -> tuple[pd.DataFrame, pd
     member comes with its first involvement (time and row). Only traces with 2+ members stay.
     """
     rows = np.flatnonzero(view.traffic & view.is_error & (view.window == 0))
-    traces = view.column("trace_id", rows)
-    has_trace = pc.fill_null(pc.not_equal(traces, ""), False).to_numpy(zero_copy_only=False)
-    rows = rows[has_trace]
-    trace_codes, _ = pd.factorize(
-        np.asarray(traces.filter(pa.array(has_trace)).to_pylist(), dtype=object)
-    )
+    keys, has_trace = view.trace_keys()
+    rows = rows[has_trace[rows]]
+    trace_codes, _ = pd.factorize(keys[rows])
     erroring = pd.DataFrame(
         {"trace": trace_codes, "service": view.service[rows], "ts": view.ts[rows], "row": rows}
     )

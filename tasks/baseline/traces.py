@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 from scipy.stats import PermutationMethod, binom, mannwhitneyu
 
 from tasks.baseline.frame import WindowedFrame
@@ -101,12 +100,12 @@ def _members(view: WindowedFrame) -> pd.DataFrame | None:
     rows = np.flatnonzero(view.traffic & (view.window >= 0))
     if rows.size == 0:
         return None
-    traces = view.column("trace_id", rows)
-    valid = pc.fill_null(pc.not_equal(traces, ""), False).to_numpy(zero_copy_only=False)
+    keys, has_trace = view.trace_keys()
+    valid = has_trace[rows]
     if not valid.any():
         return None
     rows = rows[valid]
-    codes, _ = pd.factorize(traces.filter(valid).to_numpy(zero_copy_only=False))
+    codes, _ = pd.factorize(keys[rows])
     df = pd.DataFrame(
         {
             "trace": codes,

@@ -1,0 +1,57 @@
+"""The baseline stage reads Parquet in batches: the findings must not depend on how."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tasks.baseline import build_findings, findings_from_parquet
+from tasks.baseline.frame import BATCH_ROWS, FrameSource, window_view
+from tests.baseline.test_suspects import SETTINGS, WINDOWS, cascade, normal_traffic
+from tests.frames import Logs
+
+
+def _logs() -> Logs:
+    logs = Logs(seed=3)
+    normal_traffic(logs)
+    cascade(logs)
+    return logs
+
+
+def _unpinned(findings) -> dict:
+    return findings.model_dump(mode="json", exclude={"settings"})
+
+
+def test_findings_from_a_shuffled_many_row_group_file_equal_those_from_memory(
+    tmp_path: Path,
+) -> None:
+    frame = _logs().frame()
+    assert len(frame) > BATCH_ROWS  # more than one batch, so that a batch edge is crossed
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    # Gather writes objects in the order they finish: rows are not in time order on disk.
+    shuffled = table.take(np.random.default_rng(0).permutation(table.num_rows))
+    path = tmp_path / "logs.parquet"
+    pq.write_table(shuffled, path, row_group_size=BATCH_ROWS // 3)
+    assert pq.ParquetFile(path).metadata.num_row_groups > 3
+
+    from_file = findings_from_parquet(path, WINDOWS, "INC-1", SETTINGS)
+    in_memory = build_findings(frame, WINDOWS, "INC-1", SETTINGS)
+    assert from_file.suspects and from_file.patterns
+    assert _unpinned(from_file) == _unpinned(in_memory)
+
+
+def test_a_column_read_for_rows_out_of_order_comes_back_in_their_order(tmp_path: Path) -> None:
+    frame = _logs().frame()
+    path = tmp_path / "logs.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=5000)
+    view = window_view(FrameSource(path), WINDOWS)
+    rows = np.random.default_rng(1).choice(len(view.orig), size=3000, replace=False)
+    want = frame["message"].to_numpy()[view.orig[rows]].tolist()
+    assert view.strings("message", rows) == want
+    seen = np.concatenate([part for part, _ in view.chunks("message", rows)])
+    assert sorted(seen.tolist()) == sorted(rows.tolist())
+    for part, values in view.chunks("message", rows):
+        assert values.to_pylist() == frame["message"].to_numpy()[view.orig[part]].tolist()
