@@ -21,9 +21,11 @@ It prints the draft's wall time, its marginal time over the twin, peak RSS, CPU 
 DuckDB time, the ratio marginal/DuckDB, RSS(largest)/RSS(smallest), the issue's targets, and the
 1-minute load average when each run finished (other work on the machine skews the figures).
 
-`--profile` then drafts the largest size once more under py-spy (the timed runs are not profiled)
-and prints the CPU samples per stage, the top functions of each stage, and the peak RSS seen
-while each stage ran (sampled with `py-spy dump` and /proc). Needs `pip install py-spy`.
+`--profile` runs the largest size's draft under `py-spy record` (non-blocking sampling at 50 Hz,
+so its timing moves little; one such draft can take half an hour on a busy machine, hence no
+second run) and prints the CPU samples per stage, the top functions of each stage, and the peak
+RSS seen while each stage ran (sampled each second with `py-spy dump` and /proc). Needs py-spy
+(the `bench` extra).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,13 +94,15 @@ class Row:
     draft: dict | None
     duckdb: dict | None
     marginal: float | None = None
-    notes: list[str] = field(default_factory=list)
+    marginal_cpu: float | None = None
 
 
-def with_marginals(rows: list[Row], twin_seconds: float | None) -> list[Row]:
+def with_marginals(rows: list[Row], twin: dict | None) -> list[Row]:
+    """Each row's draft minus the twin's: wall seconds and CPU seconds."""
     for row in rows:
-        if row.draft and twin_seconds is not None:
-            row.marginal = row.draft["seconds"] - twin_seconds
+        if row.draft and twin:
+            row.marginal = row.draft["seconds"] - twin["seconds"]
+            row.marginal_cpu = row.draft["cpu"] - twin["cpu"]
     return rows
 
 
@@ -107,20 +111,24 @@ def _fmt(value: float | None, spec: str) -> str:
 
 
 def results_table(rows: list[Row]) -> str:
+    """Wall and CPU seconds side by side: on a busy machine CPU seconds move less."""
     head = (
-        f"{'size':<9}{'MB':>7}{'lines':>11}{'draft s':>9}{'marginal s':>11}{'RSS MB':>8}"
-        f"{'CPU s':>7}{'duckdb s':>9}{'duck RSS':>9}{'marg/duck':>10}{'load':>6}"
+        f"{'size':<9}{'MB':>6}{'lines':>11}{'draft s':>8}{'marg s':>8}{'RSS MB':>7}"
+        f"{'CPU s':>7}{'marg CPU':>9}{'duck s':>7}{'duck CPU':>9}{'duck RSS':>9}"
+        f"{'marg/duck':>10}{'CPU ratio':>10}{'load':>6}"
     )
     out = [head]
     for r in rows:
         d, k = r.draft or {}, r.duckdb or {}
         ratio = r.marginal / k["seconds"] if r.marginal is not None and k else None
+        cpu_ratio = r.marginal_cpu / k["cpu"] if r.marginal_cpu is not None and k else None
         out.append(
-            f"{r.label:<9}{r.mb:>7.0f}{r.lines:>11,}{_fmt(d.get('seconds'), '.1f'):>9}"
-            f"{_fmt(r.marginal, '.1f'):>11}{_fmt(d.get('rss_mb'), ',.0f'):>8}"
-            f"{_fmt(d.get('cpu'), '.0f'):>7}{_fmt(k.get('seconds'), '.2f'):>9}"
+            f"{r.label:<9}{r.mb:>6.0f}{r.lines:>11,}{_fmt(d.get('seconds'), '.1f'):>8}"
+            f"{_fmt(r.marginal, '.1f'):>8}{_fmt(d.get('rss_mb'), ',.0f'):>7}"
+            f"{_fmt(d.get('cpu'), '.1f'):>7}{_fmt(r.marginal_cpu, '.1f'):>9}"
+            f"{_fmt(k.get('seconds'), '.2f'):>7}{_fmt(k.get('cpu'), '.2f'):>9}"
             f"{_fmt(k.get('rss_mb'), ',.0f'):>9}{_fmt(ratio, '.1f'):>10}"
-            f"{_fmt(d.get('load'), '.2f'):>6}"
+            f"{_fmt(cpu_ratio, '.1f'):>10}{_fmt(d.get('load'), '.2f'):>6}"
         )
     return "\n".join(out)
 
@@ -147,6 +155,13 @@ def verdicts(rows: list[Row]) -> list[str]:
             out.append(
                 f"marginal draft / DuckDB <= {MAX_MARGINAL_OVER_DUCKDB} at {r.label}: "
                 f"{ratio:.1f}x, {ok}"
+            )
+        if r.marginal_cpu is not None and r.duckdb and r.duckdb.get("cpu"):
+            ratio = r.marginal_cpu / r.duckdb["cpu"]
+            ok = "met" if ratio <= MAX_MARGINAL_OVER_DUCKDB else "NOT met"
+            out.append(
+                f"(CPU seconds) marginal draft / DuckDB <= {MAX_MARGINAL_OVER_DUCKDB} at "
+                f"{r.label}: {ratio:.1f}x, {ok}"
             )
     return out
 
@@ -255,21 +270,34 @@ def draft_env(prefect_home: Path, api_url: str | None) -> dict[str, str]:
     return env
 
 
-def run_draft(spec: Path, out: Path, env: dict[str, str]) -> dict | None:
+def run_draft(
+    spec: Path, out: Path, env: dict[str, str], profile_dir: Path | None = None
+) -> dict | None:
     """One draft in a subprocess; its own peak RSS and CPU from wait4 (an ephemeral Prefect API
-    it starts is its child: its RSS counts as a max, its CPU adds up)."""
+    it starts is its child: its RSS counts as a max, its CPU adds up). With `profile_dir`, the
+    draft runs under `py-spy record` (non-blocking sampling; py-spy's own RSS is small)."""
     shutil.rmtree(out, ignore_errors=True)
+    stdout, stderr = out.with_name(out.name + ".stdout"), out.with_name(out.name + ".stderr")
+    cmd = draft_command(spec, out)
+    if profile_dir is not None:
+        cmd = [*pyspy_command(profile_dir), *cmd]
     started = time.perf_counter()
-    with open(out.with_suffix(".stdout"), "wb") as so, open(out.with_suffix(".stderr"), "wb") as se:
-        proc = subprocess.Popen(draft_command(spec, out), env=env, stdout=so, stderr=se)
+    with open(stdout, "wb") as so, open(stderr, "wb") as se:
+        proc = subprocess.Popen(cmd, env=env, stdout=so, stderr=se)
+        sampler = StageSampler(proc.pid, started) if profile_dir is not None else None
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        tail = out.with_suffix(".stderr").read_text(errors="replace")[-2000:]
-        print(f"draft of {spec} failed (exit {proc.returncode})\n{tail}", flush=True)
+    if sampler:
+        try:
+            sampler.finish(profile_dir)
+        except Exception as exc:  # the timed figures matter more than the profile's summary
+            print(f"profile summary failed: {exc!r}", flush=True)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        tail = stderr.read_text(errors="replace")[-2000:]
+        print(f"draft of {spec} failed (exit {code})\n{tail}", flush=True)
         return None
-    result = json.loads(out.with_suffix(".stdout").read_text())
+    result = json.loads(stdout.read_text())
     stats = result.get("stats") or {}
     return {
         "seconds": seconds,
@@ -383,75 +411,100 @@ class PrefectServer:
 # --- profile -----------------------------------------------------------------------------------
 
 
-def profile_draft(spec: Path, out: Path, env: dict[str, str], work: Path) -> None:
-    """The draft once more under `py-spy record`, while a thread samples its RSS and, with
-    `py-spy dump`, the stage it is in."""
-    import psutil
+def _pyspy() -> str:
+    return shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
 
-    pyspy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    raw = work / "profile.txt"
-    shutil.rmtree(out, ignore_errors=True)
-    cmd = [pyspy, "record", "--format", "raw", "-o", str(raw), "-r", "50", "--nonblocking"]
-    cmd += ["--", *draft_command(spec, out)]
-    rss_by_stage: dict[str, float] = collections.defaultdict(float)
-    timeline: list[tuple[float, float, str]] = []
-    with open(work / "profile.stderr", "wb") as se:
-        recorder = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=se)
-        started = time.perf_counter()
 
-        def sample() -> None:
-            target = None
-            while recorder.poll() is None:
+def pyspy_command(profile_dir: Path) -> list[str]:
+    raw = profile_dir / "profile.txt"
+    return [
+        _pyspy(),
+        "record",
+        "--format",
+        "raw",
+        "-o",
+        str(raw),
+        "-r",
+        "50",
+        "--nonblocking",
+        "--",
+    ]
+
+
+class StageSampler:
+    """Every second, the draft's RSS (from /proc) and, with `py-spy dump`, the stage it is in."""
+
+    def __init__(self, recorder_pid: int, started: float) -> None:
+        self.recorder_pid = recorder_pid
+        self.started = started
+        self.timeline: list[tuple[float, float, str]] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        target = None
+        while not self.done.is_set():
+            try:
                 if target is None:
-                    kids = psutil.Process(recorder.pid).children()
-                    target = kids[0] if kids else None
-                    if target is None:
+                    kids = psutil.Process(self.recorder_pid).children()
+                    if not kids:
                         time.sleep(0.2)
                         continue
-                try:
-                    rss = target.memory_info().rss / 2**20
-                    dump = subprocess.run(
-                        [pyspy, "dump", "--nonblocking", "--pid", str(target.pid)],
-                        capture_output=True,
-                        text=True,
-                        timeout=20,
-                        check=False,
-                    ).stdout
-                except (psutil.Error, subprocess.TimeoutExpired):
-                    break
-                frames = [
-                    ln.strip() for ln in dump.splitlines() if ln.startswith("    ") and "(" in ln
-                ]
-                # py-spy dump lists each thread innermost first; any thread in a stage counts.
-                stage = stage_of(list(reversed(frames)))
-                rss_by_stage[stage] = max(rss_by_stage[stage], rss)
-                timeline.append((time.perf_counter() - started, rss, stage))
-                time.sleep(1.0)
+                    target = kids[0]
+                rss = target.memory_info().rss / 2**20
+                dump = subprocess.run(
+                    [_pyspy(), "dump", "--nonblocking", "--pid", str(target.pid)],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    check=False,
+                ).stdout
+            except (psutil.Error, subprocess.TimeoutExpired):
+                return
+            frames = [ln.strip() for ln in dump.splitlines() if ln.startswith("    ")]
+            # py-spy dump lists each thread innermost frame first; a stage in any thread counts.
+            stage = stage_of(list(reversed(frames)))
+            self.timeline.append((time.perf_counter() - self.started, rss, stage))
+            self.done.wait(1.0)
 
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        recorder.wait()
-        sampler.join(timeout=30)
-    seconds = time.perf_counter() - started
-    (work / "profile-rss.tsv").write_text(
-        "".join(f"{t:.1f}\t{r:.0f}\t{s}\n" for t, r, s in timeline)
-    )
-    if not raw.exists():
-        print(f"py-spy wrote no profile; see {work / 'profile.stderr'}")
-        return
-    stages = summarise_collapsed(raw.read_text().splitlines())
+    def finish(self, profile_dir: Path) -> None:
+        self.done.set()
+        self.thread.join(timeout=60)
+        (profile_dir / "profile-rss.tsv").write_text(
+            "".join(f"{t:.1f}\t{r:.0f}\t{s}\n" for t, r, s in self.timeline)
+        )
+        rss_by_stage: dict[str, float] = collections.defaultdict(float)
+        seconds_by_stage: dict[str, float] = collections.Counter()
+        last = 0.0
+        for t, rss, stage in self.timeline:
+            rss_by_stage[stage] = max(rss_by_stage[stage], rss)
+            seconds_by_stage[stage] += t - last
+            last = t
+        raw = profile_dir / "profile.txt"
+        if not raw.exists():
+            print(f"py-spy wrote no profile ({raw})", flush=True)
+            return
+        print_profile(summarise_collapsed(raw.read_text().splitlines()), rss_by_stage, raw)
+        wall = ", ".join(f"{k} {v:.0f} s" for k, v in seconds_by_stage.items())
+        print(f"wall time by stage (1 s samples): {wall}", flush=True)
+
+
+def print_profile(stages: dict[str, dict], rss_by_stage: dict[str, float], raw: Path) -> None:
     total = sum(s["samples"] for s in stages.values()) or 1
-    print(f"\nprofile ({seconds:.0f} s under py-spy, 50 Hz, CPU samples only): {raw}")
-    print(f"{'stage':<10}{'CPU share':>10}{'peak RSS MB (sampled)':>23}")
+    print(f"\nprofile (py-spy, 50 Hz, non-idle samples): {raw}")
+    print(f"{'stage':<10}{'CPU share':>10}{'peak RSS MB (1 s samples)':>27}")
     for name in (*STAGES, "other"):
         if name in stages or name in rss_by_stage:
             share = stages.get(name, {"samples": 0})["samples"] / total
-            print(f"{name:<10}{share:>10.0%}{rss_by_stage.get(name, 0):>23,.0f}")
+            print(f"{name:<10}{share:>10.0%}{rss_by_stage.get(name, 0):>27,.0f}")
     for name in (*STAGES, "other"):
         if name not in stages:
             continue
         s = stages[name]
-        print(f"\n{name}: top functions on the stack (share of all samples)")
+        print(f"\n{name}: functions of this project most often on the stack (share of all)")
         for fn, n in s["inclusive"]:
             print(f"  {n / total:>5.0%}  {fn}")
         print(f"{name}: top self time")
@@ -485,7 +538,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --prefect server, do not also draft the twin with the ephemeral API",
     )
-    parser.add_argument("--profile", action="store_true", help="py-spy the largest size's draft")
+    parser.add_argument(
+        "--profile", action="store_true", help="run the largest size's draft under py-spy"
+    )
     parser.add_argument("--data", help="data folder (default bench/data/draft)")
     parser.add_argument("--duckdb-child", help=argparse.SUPPRESS)
     return parser
@@ -544,7 +599,10 @@ def main(argv: list[str] | None = None) -> None:
                 )
         for gb in (TWIN_GB, *sizes):
             folder = folder_of(gb)
-            draft = run_draft(folder / "incident.yaml", data / f"out-{gb:g}", env)
+            profiled = args.profile and gb == sizes[-1]
+            draft = run_draft(
+                folder / "incident.yaml", data / f"out-{gb:g}", env, data if profiled else None
+            )
             if draft and draft["failures"]:
                 print(f"{size_label(gb)}: stage failures {draft['failures']}", flush=True)
             duck = run_duckdb(folder / "logs" / APP_PREFIX)
@@ -555,8 +613,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"duckdb {duck and round(duck['seconds'], 2)} s",
                 flush=True,
             )
-        twin = rows[0].draft
-        with_marginals(rows[1:], twin["seconds"] if twin else None)
+        with_marginals(rows[1:], rows[0].draft)
         print(
             f"\nPrefect: {'one running server (PREFECT_API_URL)' if server else 'ephemeral API per draft'}"
         )
@@ -571,9 +628,6 @@ def main(argv: list[str] | None = None) -> None:
                 )
         for line in verdicts(rows[1:]):
             print(line)
-        if args.profile:
-            gb = sizes[-1]
-            profile_draft(folder_of(gb) / "incident.yaml", data / "out-profile", env, data)
     finally:
         if server:
             server.stop()

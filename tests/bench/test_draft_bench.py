@@ -37,14 +37,15 @@ def test_sizes_are_parsed_sorted_and_must_exceed_the_twin(bench) -> None:
 
 def _row(bench, label, seconds, rss, duck_seconds):
     draft = {"seconds": seconds, "rss_mb": rss, "cpu": seconds, "load": 1.0}
-    duck = {"seconds": duck_seconds, "rss_mb": 300.0}
+    duck = {"seconds": duck_seconds, "cpu": duck_seconds, "rss_mb": 300.0}
     return bench.Row(label, 1000.0, 1_000_000, draft, duck)
 
 
 def test_marginal_time_and_targets_are_judged_on_the_measured_figures(bench) -> None:
     rows = [_row(bench, "1 GB", 12.0, 1400.0, 2.0), _row(bench, "4 GB", 30.0, 2800.0, 8.0)]
-    bench.with_marginals(rows, twin_seconds=2.0)
+    bench.with_marginals(rows, {"seconds": 2.0, "cpu": 1.0})
     assert [r.marginal for r in rows] == [10.0, 28.0]
+    assert [r.marginal_cpu for r in rows] == [11.0, 29.0]
     verdicts = bench.verdicts(rows)
     assert "peak RSS <= 1500 MB at 1 GB: 1,400 MB, met" in verdicts
     assert "peak RSS <= 1500 MB at 4 GB: 2,800 MB, NOT met" in verdicts
@@ -52,7 +53,7 @@ def test_marginal_time_and_targets_are_judged_on_the_measured_figures(bench) -> 
     assert "marginal draft / DuckDB <= 2.0 at 1 GB: 5.0x, NOT met" in verdicts
     assert "marginal draft / DuckDB <= 2.0 at 4 GB: 3.5x, NOT met" in verdicts
     table = bench.results_table(rows)
-    assert table.splitlines()[1].split()[-2:] == ["5.0", "1.00"]
+    assert table.splitlines()[1].split()[-3:] == ["5.0", "5.5", "1.00"]
 
 
 def test_a_failed_run_shows_dashes_not_a_crash(bench) -> None:
