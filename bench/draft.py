@@ -166,16 +166,25 @@ def verdicts(rows: list[Row]) -> list[str]:
     return out
 
 
+_STAGE_FRAME = re.compile(r"(\w+)_stage \(")
+_PROJECT_FRAME = re.compile(r"[(/]tasks/(\w+)/")
+
+
 def stage_of(stack: list[str]) -> str:
-    """The pipeline stage a stack (outermost frame first) is in, by its Prefect task function."""
+    """The pipeline stage a stack (outermost frame first) is in: its Prefect task function, or
+    else, for worker threads that have none, the stage package of its innermost project frame."""
+    for frame in stack:
+        m = _STAGE_FRAME.match(frame)
+        if m and m.group(1) in STAGES:
+            return m.group(1)
     for frame in reversed(stack):
-        m = re.match(r"(\w+)_stage \(", frame)
+        m = _PROJECT_FRAME.search(frame)
         if m and m.group(1) in STAGES:
             return m.group(1)
     return "other"
 
 
-def summarise_collapsed(lines: list[str], top: int = 6) -> dict[str, dict]:
+def summarise_collapsed(lines: list[str], top: int = 8) -> dict[str, dict]:
     """py-spy's raw (collapsed) stacks -> per stage: samples, and the functions most often on
     the stack (inclusive) and at its top (self), ignoring frames outside this project."""
     stages: dict[str, dict] = {}
@@ -192,7 +201,7 @@ def summarise_collapsed(lines: list[str], top: int = 6) -> dict[str, dict]:
         s["samples"] += count
         s["self"][_short(stack[-1])] += count
         for frame in set(stack):
-            if "/tasks/" in frame:
+            if _PROJECT_FRAME.search(frame) or "flows/" in frame:
                 s["inclusive"][_short(frame)] += count
     for s in stages.values():
         s["self"] = s["self"].most_common(top)
@@ -297,7 +306,10 @@ def run_draft(
         tail = stderr.read_text(errors="replace")[-2000:]
         print(f"draft of {spec} failed (exit {code})\n{tail}", flush=True)
         return None
-    result = json.loads(stdout.read_text())
+    # py-spy, when profiling, writes its own lines to the same stdout.
+    result = json.loads(
+        next(ln for ln in reversed(stdout.read_text().splitlines()) if ln.startswith("{"))
+    )
     stats = result.get("stats") or {}
     return {
         "seconds": seconds,
@@ -506,10 +518,10 @@ def print_profile(stages: dict[str, dict], rss_by_stage: dict[str, float], raw: 
         s = stages[name]
         print(f"\n{name}: functions of this project most often on the stack (share of all)")
         for fn, n in s["inclusive"]:
-            print(f"  {n / total:>5.0%}  {fn}")
+            print(f"  {n / total:>6.1%}  {fn}")
         print(f"{name}: top self time")
         for fn, n in s["self"]:
-            print(f"  {n / total:>5.0%}  {fn}")
+            print(f"  {n / total:>6.1%}  {fn}")
 
 
 # --- main --------------------------------------------------------------------------------------
