@@ -177,6 +177,9 @@ def stage_of(stack: list[str]) -> str:
         m = _STAGE_FRAME.match(frame)
         if m and m.group(1) in STAGES:
             return m.group(1)
+    # Below the entry script's own <module> frame: importing modules, whoever asked for them.
+    if any(frame.startswith("<module> (") for frame in stack[1:]):
+        return "import"
     for frame in reversed(stack):
         m = _PROJECT_FRAME.search(frame)
         if m and m.group(1) in STAGES:
@@ -201,7 +204,7 @@ def summarise_collapsed(lines: list[str], top: int = 8) -> dict[str, dict]:
         s["samples"] += count
         s["self"][_short(stack[-1])] += count
         for frame in set(stack):
-            if _PROJECT_FRAME.search(frame) or "flows/" in frame:
+            if _PROJECT_FRAME.search(frame):
                 s["inclusive"][_short(frame)] += count
     for s in stages.values():
         s["self"] = s["self"].most_common(top)
@@ -508,11 +511,11 @@ def print_profile(stages: dict[str, dict], rss_by_stage: dict[str, float], raw: 
     total = sum(s["samples"] for s in stages.values()) or 1
     print(f"\nprofile (py-spy, 50 Hz, non-idle samples): {raw}")
     print(f"{'stage':<10}{'CPU share':>10}{'peak RSS MB (1 s samples)':>27}")
-    for name in (*STAGES, "other"):
+    for name in (*STAGES, "import", "other"):
         if name in stages or name in rss_by_stage:
             share = stages.get(name, {"samples": 0})["samples"] / total
             print(f"{name:<10}{share:>10.0%}{rss_by_stage.get(name, 0):>27,.0f}")
-    for name in (*STAGES, "other"):
+    for name in (*STAGES, "import", "other"):
         if name not in stages:
             continue
         s = stages[name]

@@ -70,6 +70,8 @@ def test_profile_samples_are_attributed_to_the_stage_on_the_stack(bench) -> None
         "findings_from_parquet (/x/tasks/baseline/_stage.py:5);"
         "read_table (/v/site-packages/pyarrow/parquet/core.py:1) 20",
         "<module> (postmortem:8);start (/v/site-packages/prefect/x.py:3) 5",
+        "<module> (postmortem:8);<module> (tasks/analysis/_claude.py:1);"
+        "<module> (anthropic/__init__.py:1) 4",
         # A worker thread has no stage frame: its project frames name the stage.
         "_bootstrap (threading.py:1);_read_all (tasks/gather/_stage.py:9);"
         "wrapper (pyarrow/compute.py:2) 7",
@@ -79,6 +81,7 @@ def test_profile_samples_are_attributed_to_the_stage_on_the_stack(bench) -> None
         "gather": 37,
         "baseline": 20,
         "other": 5,
+        "import": 4,
     }
     assert stages["baseline"]["self"] == [("read_table (pyarrow/parquet/core.py)", 20)]
     assert ("findings_from_parquet (tasks/baseline/_stage.py)", 20) in stages["baseline"][
