@@ -287,18 +287,29 @@ def run_draft(
 ) -> dict | None:
     """One draft in a subprocess; its own peak RSS and CPU from wait4 (an ephemeral Prefect API
     it starts is its child: its RSS counts as a max, its CPU adds up). With `profile_dir`, the
-    draft runs under `py-spy record` (non-blocking sampling; py-spy's own RSS is small)."""
+    draft is sampled by `py-spy record --pid` (non-blocking, 50 Hz)."""
     shutil.rmtree(out, ignore_errors=True)
     stdout, stderr = out.with_name(out.name + ".stdout"), out.with_name(out.name + ".stderr")
-    cmd = draft_command(spec, out)
-    if profile_dir is not None:
-        cmd = [*pyspy_command(profile_dir), *cmd]
+    recorder = sampler = None
     started = time.perf_counter()
     with open(stdout, "wb") as so, open(stderr, "wb") as se:
-        proc = subprocess.Popen(cmd, env=env, stdout=so, stderr=se)
-        sampler = StageSampler(proc.pid, started) if profile_dir is not None else None
+        proc = subprocess.Popen(draft_command(spec, out), env=env, stdout=so, stderr=se)
+        if profile_dir is not None:
+            # py-spy attaches to the draft rather than starting it, so the draft stays our
+            # child and wait4 below reports the draft's own RSS and CPU, not py-spy's.
+            recorder = subprocess.Popen(
+                pyspy_command(profile_dir, proc.pid),
+                stdout=subprocess.DEVNULL,
+                stderr=open(profile_dir / "profile.stderr", "wb"),  # noqa: SIM115
+            )
+            sampler = StageSampler(proc.pid, started)
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
+    if recorder:
+        try:
+            recorder.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            recorder.terminate()
     if sampler:
         try:
             sampler.finish(profile_dir)
@@ -430,27 +441,17 @@ def _pyspy() -> str:
     return shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
 
 
-def pyspy_command(profile_dir: Path) -> list[str]:
+def pyspy_command(profile_dir: Path, pid: int) -> list[str]:
     raw = profile_dir / "profile.txt"
-    return [
-        _pyspy(),
-        "record",
-        "--format",
-        "raw",
-        "-o",
-        str(raw),
-        "-r",
-        "50",
-        "--nonblocking",
-        "--",
-    ]
+    options = ["--format", "raw", "-o", str(raw), "-r", "50", "--nonblocking", "--pid", str(pid)]
+    return [_pyspy(), "record", *options]
 
 
 class StageSampler:
     """Every second, the draft's RSS (from /proc) and, with `py-spy dump`, the stage it is in."""
 
-    def __init__(self, recorder_pid: int, started: float) -> None:
-        self.recorder_pid = recorder_pid
+    def __init__(self, pid: int, started: float) -> None:
+        self.pid = pid
         self.started = started
         self.timeline: list[tuple[float, float, str]] = []
         self.done = threading.Event()
@@ -460,15 +461,12 @@ class StageSampler:
     def _run(self) -> None:
         import psutil
 
-        target = None
+        try:
+            target = psutil.Process(self.pid)
+        except psutil.Error:
+            return
         while not self.done.is_set():
             try:
-                if target is None:
-                    kids = psutil.Process(self.recorder_pid).children()
-                    if not kids:
-                        time.sleep(0.2)
-                        continue
-                    target = kids[0]
                 rss = target.memory_info().rss / 2**20
                 dump = subprocess.run(
                     [_pyspy(), "dump", "--nonblocking", "--pid", str(target.pid)],
