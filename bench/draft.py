@@ -228,6 +228,10 @@ def _short(frame: str) -> str:
 # --- data --------------------------------------------------------------------------------------
 
 
+def dataset_folder(data: Path, gb: float) -> Path:
+    return data / f"scale-{gb * SCALE_PER_GB:g}"
+
+
 def dataset(folder: Path, gb: float) -> dict:
     """Generate once and reuse: the figures compare runs, not the generator."""
     scale = round(gb * SCALE_PER_GB, 4)
@@ -571,7 +575,7 @@ def main(argv: list[str] | None = None) -> None:
     prefect_home.mkdir(parents=True, exist_ok=True)
     metas = {}
     for gb in (TWIN_GB, *sizes):
-        metas[gb] = dataset(data / f"scale-{gb * SCALE_PER_GB:g}", gb)
+        metas[gb] = dataset(dataset_folder(data, gb), gb)
         m = metas[gb]
         print(
             f"{size_label(gb)}: {m['files']} gzip objects, {m['compressed_bytes'] / 1e6:.0f} MB "
@@ -594,13 +598,9 @@ def main(argv: list[str] | None = None) -> None:
     env = draft_env(prefect_home, api_url)
     rows = []
     try:
-
-        def folder_of(gb: float) -> Path:
-            return data / f"scale-{gb * SCALE_PER_GB:g}"
-
         if server and not args.skip_ephemeral_twin:
             eph = run_draft(
-                folder_of(TWIN_GB) / "incident.yaml",
+                dataset_folder(data, TWIN_GB) / "incident.yaml",
                 data / "out-twin-ephemeral",
                 draft_env(prefect_home, None),
             )
@@ -611,7 +611,7 @@ def main(argv: list[str] | None = None) -> None:
                     flush=True,
                 )
         for gb in (TWIN_GB, *sizes):
-            folder = folder_of(gb)
+            folder = dataset_folder(data, gb)
             profiled = args.profile and gb == sizes[-1]
             draft = run_draft(
                 folder / "incident.yaml", data / f"out-{gb:g}", env, data if profiled else None
@@ -627,15 +627,16 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
         with_marginals(rows[1:], rows[0].draft)
-        print(
-            f"\nPrefect: {'one running server (PREFECT_API_URL)' if server else 'ephemeral API per draft'}"
-        )
+        how = "one running server (PREFECT_API_URL)" if server else "the ephemeral API per draft"
+        print(f"\nPrefect: {how}")
         print(results_table(rows))
         for r in rows:
             if r.draft and r.duckdb:
+                d = r.draft
                 print(
-                    f"{r.label}: draft kept {r.draft['rows']:,} of {r.draft['lines_parsed']:,} "
-                    f"lines (gather {r.draft['gather_seconds']:.1f} s); DuckDB "
+                    f"{r.label}: draft kept {_fmt(d['rows'], ',')} of "
+                    f"{_fmt(d['lines_parsed'], ',')} lines (gather {_fmt(d['gather_seconds'], '.1f')}"
+                    " s); DuckDB "
                     f"{r.duckdb['lines']:,} lines, {r.duckdb['errors']:,} errors, "
                     f"{r.duckdb['groups']:,} service-minutes"
                 )
