@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from tasks.contracts import IncidentSpec
-from tests.infra.prefect_server import AUTH, prefect_env, prefect_server
+from tests.infra.prefect_server import AUTH, prefect_server
+from tests.prefect_server import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = {
@@ -28,7 +29,7 @@ SPEC = {
 
 
 def _deploy(api: str, home: Path) -> None:
-    env = prefect_env(home, PREFECT_API_URL=api, PREFECT_API_AUTH_STRING=":".join(AUTH))
+    env = clean_env(home, PREFECT_API_URL=api, PREFECT_API_AUTH_STRING=":".join(AUTH))
     command = [sys.executable, "-m", "prefect", "deploy", "--no-prompt"]
     command += ["--prefect-file", "infra/prefect.yaml"]
     command += ["--name", "incident-postmortem", "--name", "weekly-review"]
@@ -48,7 +49,7 @@ def _runs_of(client: httpx.Client, api: str, deployment_id: str) -> list[dict]:
 @pytest.mark.slow
 def test_prefect_yaml_deploys_and_its_trigger_starts_a_run(tmp_path: Path) -> None:
     with (
-        prefect_server(tmp_path, services=True, startup_seconds=120) as api,
+        prefect_server(tmp_path, services=True) as api,
         httpx.Client(timeout=15, auth=AUTH) as client,
     ):
         pool = client.post(

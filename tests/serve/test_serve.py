@@ -18,7 +18,7 @@ from flows.serve import EVENT_NAME, build_deployments, incident_trigger, weekly_
 from tasks.contracts import IncidentSpec
 from tasks.errors import SpecError
 from tasks.settings import Settings
-from tests.serve.conftest import clean_env
+from tests.prefect_server import clean_env
 
 
 def example_spec() -> IncidentSpec:
@@ -119,7 +119,7 @@ def test_serve_refuses_without_a_server_and_names_an_unreachable_one(tmp_path: P
     from tasks.synthetic.embedded_s3 import free_port
 
     postmortem = Path(sys.executable).parent / "postmortem"
-    env = clean_env(PREFECT_HOME=str(tmp_path))
+    env = clean_env(tmp_path)
     unset = subprocess.run(
         [str(postmortem), "serve"], env=env, capture_output=True, text=True, timeout=120
     )

@@ -11,6 +11,7 @@ its report.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -28,7 +29,8 @@ from flows.serve import EVENT_NAME, POSTMORTEM_DEPLOYMENT, WEEKLY_DEPLOYMENT
 from tasks.contracts import IncidentSpec
 from tasks.synthetic.generator import S3Sink, generate_incident
 from tasks.weekly import iso_week
-from tests.serve.conftest import BIN, PrefectServer, log_tail, stop, wait_until
+from tests.prefect_server import log_tail, stop, wait_until
+from tests.serve.conftest import BIN, RestServer
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +42,7 @@ RUN_TIMEOUT = 300.0
 
 @dataclass(frozen=True)
 class Served:
-    server: PrefectServer
+    server: RestServer
     process: subprocess.Popen
     log: Path
     env: dict[str, str]
@@ -101,7 +103,7 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(
-    prefect_server: PrefectServer, moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+    prefect_server: RestServer, moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
     """A small generated incident in moto's S3, and `postmortem serve` running against the
     server until the module's tests are done."""
@@ -150,7 +152,7 @@ def served(
         )
         yield served
     finally:
-        stop(process)
+        stop(process, sig=signal.SIGINT)
 
 
 def _has_trigger(served: Served) -> bool:

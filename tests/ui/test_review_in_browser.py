@@ -28,8 +28,9 @@ import pytest
 from flows.review import STATUS_FILE, read_status
 from tasks.contracts import Publication, ReviewRecord
 from tasks.publish import sha256_file
+from tests.prefect_server import PrefectServer, log_tail, stop
 from tests.review.conftest import tiny_spec, write_tiny_logs
-from tests.ui.conftest import CHROMIUM, PrefectServer, stop, tail
+from tests.ui.conftest import CHROMIUM
 
 pytestmark = [
     pytest.mark.slow,
@@ -86,7 +87,7 @@ def wait_until_paused(
         if process.poll() is not None:
             pytest.fail(
                 f"step '{step}': postmortem run exited with {process.returncode} "
-                f"before pausing:\n{tail(run_log)}"
+                f"before pausing:\n{log_tail(run_log)}"
             )
         status = read_status(out_dir)
         if status and status.state == "waiting" and status.round == round_:
@@ -96,7 +97,7 @@ def wait_until_paused(
         time.sleep(1)
     pytest.fail(
         f"step '{step}': no Paused run within {PAUSE_SECONDS:.0f} s "
-        f"({out_dir / STATUS_FILE}: {read_status(out_dir)}):\n{tail(run_log)}"
+        f"({out_dir / STATUS_FILE}: {read_status(out_dir)}):\n{log_tail(run_log)}"
     )
 
 
@@ -241,9 +242,9 @@ def test_a_reviewer_asks_for_changes_then_approves_in_the_ui_and_the_draft_is_pu
         except subprocess.TimeoutExpired:
             pytest.fail(
                 f"step 'wait for the run to finish': still running {FINISH_SECONDS:.0f} s after "
-                f"the approval:\n{tail(tmp_path / 'run.log')}"
+                f"the approval:\n{log_tail(tmp_path / 'run.log')}"
             )
-        assert code == 0, f"step 'run exit': {code}:\n{tail(tmp_path / 'run.log')}"
+        assert code == 0, f"step 'run exit': {code}:\n{log_tail(tmp_path / 'run.log')}"
     finally:
         stop(process)
 
