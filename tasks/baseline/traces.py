@@ -95,8 +95,35 @@ class TraceSignals:
     examples: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # (signal, svc)
 
 
-def _members(view: WindowedFrame) -> pd.DataFrame | None:
-    """One row per traced line in a window: trace code, service, time, error, view row."""
+@dataclass
+class _Lines:
+    """The traced lines in the windows, sorted by trace, time and view row."""
+
+    trace: np.ndarray  # trace codes, numbered in order of first appearance in the view
+    service: np.ndarray
+    ts: np.ndarray
+    error: np.ndarray
+    row: np.ndarray  # view row
+    incident: np.ndarray  # the line's trace starts in the incident window
+
+
+@dataclass
+class _Pairs:
+    """One entry per (trace, service), in order of first appearance among the sorted lines."""
+
+    trace: np.ndarray
+    service: np.ndarray
+    first: np.ndarray  # time of the service's first line in the trace
+    last: np.ndarray
+    lines: np.ndarray
+    error: np.ndarray  # any error line
+    erred: np.ndarray  # time of the first error line (int64 max if none)
+    incident: np.ndarray
+    row: np.ndarray  # view row of the first line
+
+
+def _members(view: WindowedFrame) -> _Lines | None:
+    """One entry per traced line in a window, as numpy arrays (no frame of objects)."""
     rows = np.flatnonzero(view.traffic & (view.window >= 0))
     if rows.size == 0:
         return None
@@ -105,21 +132,50 @@ def _members(view: WindowedFrame) -> pd.DataFrame | None:
     if not valid.any():
         return None
     rows = rows[valid]
-    codes, _ = pd.factorize(keys[rows])
-    df = pd.DataFrame(
-        {
-            "trace": codes,
-            "service": view.service[rows],
-            "ts": view.ts[rows],
-            "error": view.is_error[rows],
-            "row": rows,
-        }
-    )
+    trace, _ = pd.factorize(keys[rows])
+    ts = view.ts[rows]
+    # Rows are distinct, so this order is total.
+    order = np.lexsort((rows, ts, trace))
+    trace, ts, rows = trace[order], ts[order], rows[order]
+    del order
     # A trace belongs to the window of its first line (a request straddling the boundary is
     # counted once).
-    first_window = view.window[rows][df.groupby("trace")["ts"].transform("idxmin").to_numpy()]
-    df["incident"] = first_window == 0
-    return df.sort_values(["trace", "ts", "row"], kind="stable").reset_index(drop=True)
+    starts = np.flatnonzero(np.r_[True, trace[1:] != trace[:-1]])
+    incident = np.repeat(view.window[rows[starts]] == 0, np.diff(np.r_[starts, trace.size]))
+    return _Lines(trace, view.service[rows], ts, view.is_error[rows], rows, incident)
+
+
+def _pairs(lines: _Lines) -> tuple[_Pairs, np.ndarray]:
+    """The (trace, service) aggregates, and which lines are a service's first in their trace."""
+    n = lines.trace.size
+    order = np.lexsort((np.arange(n), lines.service, lines.trace))
+    tr, sv = lines.trace[order], lines.service[order]
+    starts = np.flatnonzero(np.r_[True, (tr[1:] != tr[:-1]) | (sv[1:] != sv[:-1])])
+    del tr, sv
+    first_pos = order[starts]
+    last_pos = order[np.r_[starts[1:], n] - 1]
+    counts = np.diff(np.r_[starts, n])
+    error = np.logical_or.reduceat(lines.error[order], starts)
+    # Within a trace, lines are in time order, so the first error line is the earliest.
+    err_ts = np.where(lines.error[order], lines.ts[order], np.iinfo(np.int64).max)
+    erred = np.minimum.reduceat(err_ts, starts)
+    del order, err_ts
+    by_appearance = np.argsort(first_pos, kind="stable")
+    first_pos, last_pos = first_pos[by_appearance], last_pos[by_appearance]
+    pairs = _Pairs(
+        trace=lines.trace[first_pos],
+        service=lines.service[first_pos],
+        first=lines.ts[first_pos],
+        last=lines.ts[last_pos],
+        lines=counts[by_appearance],
+        error=error[by_appearance],
+        erred=erred[by_appearance],
+        incident=lines.incident[first_pos],
+        row=lines.row[first_pos],
+    )
+    first_of_service = np.zeros(n, dtype=bool)
+    first_of_service[first_pos] = True
+    return pairs, first_of_service
 
 
 def _compare(
@@ -150,37 +206,32 @@ def _compare(
     return out
 
 
-def _spans_and_gaps(df: pd.DataFrame, n: int, settings: Settings) -> tuple[Latency, Latency]:
-    grouped = df.groupby(["trace", "service"], sort=False)
-    per = grouped.agg(first=("ts", "first"), last=("ts", "last"), lines=("ts", "size"))
-    per = per.reset_index()
-    per["incident"] = grouped["incident"].first().to_numpy()
-    multi = per[per["lines"] >= 2]
-    span = _compare(
-        multi["service"].to_numpy(),
-        (multi["last"] - multi["first"]).to_numpy() / 1000.0,
-        multi["incident"].to_numpy(),
+def _span(pairs: _Pairs, n: int, settings: Settings) -> Latency:
+    multi = pairs.lines >= 2
+    return _compare(
+        pairs.service[multi],
+        (pairs.last[multi] - pairs.first[multi]) / 1000.0,
+        pairs.incident[multi],
         n,
         settings,
     )
+
+
+def _gap(lines: _Lines, first_of_service: np.ndarray, n: int, settings: Settings) -> Latency:
     # A call gap: the first line of a service in a trace, after a line of another service.
-    same_trace = np.r_[False, df["trace"].to_numpy()[1:] == df["trace"].to_numpy()[:-1]]
-    svc = df["service"].to_numpy()
-    prev_svc = np.r_[-1, svc[:-1]]
-    first_of_service = ~df.duplicated(["trace", "service"]).to_numpy()
-    entry = same_trace & first_of_service & (prev_svc != svc)
-    ts = df["ts"].to_numpy()
-    gap_ms = (ts - np.r_[ts[0], ts[:-1]]) / 1000.0
-    gap = _compare(svc[entry], gap_ms[entry], df["incident"].to_numpy()[entry], n, settings)
-    return span, gap
+    trace, svc = lines.trace, lines.service
+    entry = np.flatnonzero(
+        np.r_[False, (trace[1:] == trace[:-1]) & (svc[1:] != svc[:-1])] & first_of_service
+    )
+    gap_ms = (lines.ts[entry] - lines.ts[entry - 1]) / 1000.0
+    return _compare(svc[entry], gap_ms, lines.incident[entry], n, settings)
 
 
 def _throughput(
-    df: pd.DataFrame, view: WindowedFrame, n: int
+    pairs: _Pairs, view: WindowedFrame, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    pairs = df.drop_duplicates(["trace", "service"])
-    inc = np.bincount(pairs["service"][pairs["incident"]], minlength=n).astype(float)
-    base = np.bincount(pairs["service"][~pairs["incident"]], minlength=n).astype(float)
+    inc = np.bincount(pairs.service[pairs.incident], minlength=n).astype(float)
+    base = np.bincount(pairs.service[~pairs.incident], minlength=n).astype(float)
     t_i, t_b = float(view.minutes[0]), view.baseline_minutes
     rise = np.full(n, np.nan)
     drop = np.full(n, np.nan)
@@ -194,85 +245,83 @@ def _throughput(
     return inc, base, drop, rise
 
 
-def _structure(df: pd.DataFrame, sig_: TraceSignals, n: int) -> None:
+def _first_per_trace(trace: np.ndarray) -> np.ndarray:
+    """Index of the first entry of each run of equal trace codes."""
+    return np.flatnonzero(np.r_[True, trace[1:] != trace[:-1]]) if trace.size else trace[:0]
+
+
+def _add_examples(sig_: TraceSignals, signal: str, service: np.ndarray, row: np.ndarray) -> None:
+    for s in np.unique(service).tolist():
+        sig_.examples[(signal, int(s))] = row[service == s][:EXAMPLES].tolist()
+
+
+def _structure(pairs: _Pairs, sig_: TraceSignals, n: int) -> None:
     """Deepest services and missing members in the incident's failing and slow traces."""
-    per = (
-        df.groupby(["trace", "service"], sort=False)
-        .agg(
-            first=("ts", "first"),
-            last=("ts", "last"),
-            error=("error", "any"),
-            incident=("incident", "first"),
-            row=("row", "first"),
-        )
-        .reset_index()
-    )
-    bounds = per.groupby("trace").agg(start=("first", "min"), end=("last", "max"))
-    per = per.join(bounds, on="trace")
-    root = per.sort_values(["trace", "first"], kind="stable").drop_duplicates("trace")
-    root = root.set_index("trace")["service"]
-    per["root"] = per["trace"].map(root)
-    per["duration"] = per["end"] - per["start"]
-    traces = per.drop_duplicates("trace").set_index("trace")
-    n_services_in = per.groupby("trace")["service"].size()
-    traces["size"] = n_services_in
+    # Pairs come grouped by trace, traces numbered 0, 1, ... in that order.
+    starts = _first_per_trace(pairs.trace)
+    size = np.diff(np.r_[starts, pairs.trace.size])  # services per trace
+    t_incident = pairs.incident[starts]
+    # A trace's first pair holds its first line: its service is where the trace entered.
+    root = pairs.service[starts]
+    duration = np.maximum.reduceat(pairs.last, starts) - np.minimum.reduceat(pairs.first, starts)
+    pair_root = np.repeat(root, size)
+    pair_size = np.repeat(size, size)
 
-    failing_ids = per.loc[per["incident"] & per["error"], "trace"].unique()
-    failing = per[per["trace"].isin(failing_ids) & per["trace"].map(n_services_in).gt(1)]
-    errors = df[df["error"] & df["trace"].isin(failing["trace"].unique())]
-    first_error = errors.groupby(["trace", "service"], sort=False)["ts"].min().rename("erred")
-    deepest = (
-        failing[failing["error"]]
-        .join(first_error, on=["trace", "service"])
-        .sort_values(["trace", "erred", "service"], kind="stable")
-        .drop_duplicates("trace", keep="first")
-    )
-    sig_.n_failing = int(deepest["trace"].nunique())
-    sig_.failing_deepest = np.bincount(deepest["service"], minlength=n).astype(float)
-    for s, rows in deepest.groupby("service")["row"]:
-        sig_.examples[("failing", int(s))] = rows.head(EXAMPLES).tolist()
+    failing_trace = np.zeros(starts.size, dtype=bool)
+    failing_trace[pairs.trace[pairs.incident & pairs.error]] = True
+    cand = np.flatnonzero(failing_trace[pairs.trace] & (pair_size > 1) & pairs.error)
+    cand = cand[np.lexsort((pairs.service[cand], pairs.erred[cand], pairs.trace[cand]))]
+    deepest = cand[_first_per_trace(pairs.trace[cand])]
+    sig_.n_failing = int(deepest.size)
+    sig_.failing_deepest = np.bincount(pairs.service[deepest], minlength=n).astype(float)
+    _add_examples(sig_, "failing", pairs.service[deepest], pairs.row[deepest])
 
-    base = traces[~traces["incident"]]
-    counts = base.groupby("root").size()
-    slow_limit = base.groupby("root")["duration"].quantile(SLOW_QUANTILE)
-    slow_limit = slow_limit[counts >= MIN_ROOT_TRACES]
-    inc = traces[traces["incident"] & traces["root"].isin(slow_limit.index)]
-    slow_ids = inc.index[
-        (inc["duration"].to_numpy() > inc["root"].map(slow_limit).to_numpy())
-        & (inc["size"].to_numpy() > 1)
-    ]
-    slow = per[per["trace"].isin(slow_ids)]
-    last = slow.sort_values(["trace", "first", "service"], kind="stable").drop_duplicates(
-        "trace", keep="last"
-    )
-    sig_.n_slow = int(last["trace"].nunique())
-    sig_.slow_deepest = np.bincount(last["service"], minlength=n).astype(float)
-    sig_.slow_member = np.bincount(slow["service"], minlength=n).astype(float)
-    for s, rows in last.groupby("service")["row"]:
-        sig_.examples[("slow", int(s))] = rows.head(EXAMPLES).tolist()
+    base = ~t_incident
+    counts = np.bincount(root[base], minlength=n)
+    slow_limit = np.full(n, np.nan)
+    if base.any():
+        # pandas' quantile, as before, so that the limits are the same to the last bit.
+        limit = pd.Series(duration[base]).groupby(root[base]).quantile(SLOW_QUANTILE)
+        at = limit.index.to_numpy()
+        slow_limit[at] = np.where(counts[at] >= MIN_ROOT_TRACES, limit.to_numpy(), np.nan)
+    slow_trace = t_incident & (duration > slow_limit[root]) & (size > 1)
+    slow = np.flatnonzero(slow_trace[pairs.trace])
+    ordered = slow[np.lexsort((pairs.service[slow], pairs.first[slow], pairs.trace[slow]))]
+    last = ordered
+    if ordered.size:
+        last = ordered[np.r_[_first_per_trace(pairs.trace[ordered])[1:], ordered.size] - 1]
+    sig_.n_slow = int(last.size)
+    sig_.slow_deepest = np.bincount(pairs.service[last], minlength=n).astype(float)
+    sig_.slow_member = np.bincount(pairs.service[slow], minlength=n).astype(float)
+    _add_examples(sig_, "slow", pairs.service[last], pairs.row[last])
 
     # Missing members: per entry service, how often each service appears in baseline traces,
     # against how often it appears in the incident's failing or slow ones.
-    affected_ids = np.union1d(failing_ids, slow_ids)
-    affected = traces.loc[traces.index.isin(affected_ids)]
-    if affected.empty:
+    affected = failing_trace | slow_trace
+    if not affected.any():
         return
-    base_members = per[~per["incident"]]
-    for entry, group in affected.groupby("root"):
-        n_base = int(counts.get(entry, 0))
+    base_pairs = ~pairs.incident
+    in_base = np.bincount(
+        pair_root[base_pairs].astype(np.int64) * n + pairs.service[base_pairs], minlength=n * n
+    ).reshape(n, n)
+    aff_pairs = affected[pairs.trace]
+    in_affected = np.bincount(
+        pair_root[aff_pairs].astype(np.int64) * n + pairs.service[aff_pairs], minlength=n * n
+    ).reshape(n, n)
+    n_affected = np.bincount(root[affected], minlength=n)
+    for entry in np.flatnonzero(n_affected).tolist():
+        n_base = int(counts[entry])
         if n_base < MIN_ROOT_TRACES:
             continue
-        present_b = base_members[base_members["root"] == entry].groupby("service").size() / n_base
-        present_b = present_b[(present_b >= MISSING_MIN_PRESENCE) & (present_b.index != entry)]
-        if present_b.empty:
-            continue
-        members = per[per["trace"].isin(group.index)]
-        n_aff = len(group)
-        for s, share in present_b.items():
-            k = int((members["service"] == s).sum())
+        n_aff = int(n_affected[entry])
+        for s in np.flatnonzero(in_base[entry]).tolist():
+            share = in_base[entry, s] / n_base
+            if share < MISSING_MIN_PRESENCE or s == entry:
+                continue
+            k = int(in_affected[entry, s])
             if binom.cdf(k, n_aff, share) < MISSING_ALPHA:
-                sig_.missing[int(s)] += n_aff - k
-                sig_.missing_expected[int(s)] += round(n_aff * share)
+                sig_.missing[s] += n_aff - k
+                sig_.missing_expected[s] += round(n_aff * share)
 
 
 def trace_signals(view: WindowedFrame, settings: Settings) -> TraceSignals:
@@ -294,19 +343,23 @@ def trace_signals(view: WindowedFrame, settings: Settings) -> TraceSignals:
         missing=np.zeros(n),
         missing_expected=np.zeros(n),
     )
-    df = _members(view)
-    if df is None:
+    lines = _members(view)
+    if lines is None:
         return signals
     in_windows = int(np.count_nonzero(view.traffic & (view.window >= 0)))
-    signals.traced_share = len(df) / in_windows if in_windows else 0.0
-    signals.span, signals.gap = _spans_and_gaps(df, n, settings)
+    signals.traced_share = lines.trace.size / in_windows if in_windows else 0.0
+    pairs, first_of_service = _pairs(lines)
+    signals.gap = _gap(lines, first_of_service, n, settings)
+    # The rest needs only the (trace, service) aggregates: let the per-line arrays go.
+    del lines, first_of_service
+    signals.span = _span(pairs, n, settings)
     (
         signals.traces_incident,
         signals.traces_baseline,
         signals.throughput_p_drop,
         signals.throughput_p_rise,
-    ) = _throughput(df, view, n)
-    _structure(df, signals, n)
+    ) = _throughput(pairs, view, n)
+    _structure(pairs, signals, n)
     return signals
 
 
