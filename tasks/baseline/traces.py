@@ -145,37 +145,55 @@ def _members(view: WindowedFrame) -> _Lines | None:
     return _Lines(trace, view.service[rows], ts, view.is_error[rows], rows, incident)
 
 
-def _pairs(lines: _Lines) -> tuple[_Pairs, np.ndarray]:
-    """The (trace, service) aggregates, and which lines are a service's first in their trace."""
-    n = lines.trace.size
-    order = np.lexsort((np.arange(n), lines.service, lines.trace))
-    tr, sv = lines.trace[order], lines.service[order]
-    starts = np.flatnonzero(np.r_[True, (tr[1:] != tr[:-1]) | (sv[1:] != sv[:-1])])
-    del tr, sv
+def _pairs(lines: _Lines, n: int, settings: Settings) -> tuple[_Pairs, Latency]:
+    """The (trace, service) aggregates, and the call gaps, which need the lines.
+
+    Consumes `lines`: each per-line array is dropped as soon as its per-pair counterpart
+    exists (a trace has about as many services as lines), so the two never coexist whole.
+    """
+    size = lines.trace.size
+    # One int64 key per line; a stable sort keeps each pair's lines in time order.
+    key = lines.trace * (int(lines.service.max()) + 1) + lines.service
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    del key
     first_pos = order[starts]
-    last_pos = order[np.r_[starts[1:], n] - 1]
-    counts = np.diff(np.r_[starts, n])
+    last_pos = order[np.r_[starts[1:], size] - 1]
+    counts = np.diff(np.r_[starts, size])
     error = np.logical_or.reduceat(lines.error[order], starts)
     # Within a trace, lines are in time order, so the first error line is the earliest.
-    err_ts = np.where(lines.error[order], lines.ts[order], np.iinfo(np.int64).max)
-    erred = np.minimum.reduceat(err_ts, starts)
-    del order, err_ts
+    erred = np.minimum.reduceat(
+        np.where(lines.error[order], lines.ts[order], np.iinfo(np.int64).max), starts
+    )
+    del order, starts
     by_appearance = np.argsort(first_pos, kind="stable")
     first_pos, last_pos = first_pos[by_appearance], last_pos[by_appearance]
-    pairs = _Pairs(
-        trace=lines.trace[first_pos],
-        service=lines.service[first_pos],
-        first=lines.ts[first_pos],
-        last=lines.ts[last_pos],
-        lines=counts[by_appearance],
-        error=error[by_appearance],
-        erred=erred[by_appearance],
-        incident=lines.incident[first_pos],
-        row=lines.row[first_pos],
-    )
-    first_of_service = np.zeros(n, dtype=bool)
+    counts, error, erred = counts[by_appearance], error[by_appearance], erred[by_appearance]
+    del by_appearance
+    first_of_service = np.zeros(size, dtype=bool)
     first_of_service[first_pos] = True
-    return pairs, first_of_service
+    gap = _gap(lines, first_of_service, n, settings)
+    del first_of_service
+    last = lines.ts[last_pos]
+    del last_pos
+    taken = {}
+    for name in ("trace", "service", "ts", "incident", "row"):
+        taken[name] = getattr(lines, name)[first_pos]
+        setattr(lines, name, None)
+    lines.error = None
+    pairs = _Pairs(
+        trace=taken["trace"],
+        service=taken["service"],
+        first=taken["ts"],
+        last=last,
+        lines=counts,
+        error=error,
+        erred=erred,
+        incident=taken["incident"],
+        row=taken["row"],
+    )
+    return pairs, gap
 
 
 def _compare(
@@ -348,10 +366,9 @@ def trace_signals(view: WindowedFrame, settings: Settings) -> TraceSignals:
         return signals
     in_windows = int(np.count_nonzero(view.traffic & (view.window >= 0)))
     signals.traced_share = lines.trace.size / in_windows if in_windows else 0.0
-    pairs, first_of_service = _pairs(lines)
-    signals.gap = _gap(lines, first_of_service, n, settings)
-    # The rest needs only the (trace, service) aggregates: let the per-line arrays go.
-    del lines, first_of_service
+    # The rest needs only the (trace, service) aggregates: _pairs lets the per-line arrays go.
+    pairs, signals.gap = _pairs(lines, n, settings)
+    del lines
     signals.span = _span(pairs, n, settings)
     (
         signals.traces_incident,
