@@ -282,12 +282,10 @@ def _structure(pairs: _Pairs, sig_: TraceSignals, n: int) -> None:
     # A trace's first pair holds its first line: its service is where the trace entered.
     root = pairs.service[starts]
     duration = np.maximum.reduceat(pairs.last, starts) - np.minimum.reduceat(pairs.first, starts)
-    pair_root = np.repeat(root, size)
-    pair_size = np.repeat(size, size)
 
     failing_trace = np.zeros(starts.size, dtype=bool)
     failing_trace[pairs.trace[pairs.incident & pairs.error]] = True
-    cand = np.flatnonzero(failing_trace[pairs.trace] & (pair_size > 1) & pairs.error)
+    cand = np.flatnonzero(failing_trace[pairs.trace] & (size > 1)[pairs.trace] & pairs.error)
     cand = cand[np.lexsort((pairs.service[cand], pairs.erred[cand], pairs.trace[cand]))]
     deepest = cand[_first_per_trace(pairs.trace[cand])]
     sig_.n_failing = int(deepest.size)
@@ -318,14 +316,12 @@ def _structure(pairs: _Pairs, sig_: TraceSignals, n: int) -> None:
     affected = failing_trace | slow_trace
     if not affected.any():
         return
-    base_pairs = ~pairs.incident
-    in_base = np.bincount(
-        pair_root[base_pairs].astype(np.int64) * n + pairs.service[base_pairs], minlength=n * n
-    ).reshape(n, n)
-    aff_pairs = affected[pairs.trace]
-    in_affected = np.bincount(
-        pair_root[aff_pairs].astype(np.int64) * n + pairs.service[aff_pairs], minlength=n * n
-    ).reshape(n, n)
+    # Pairs counted per (entry service, service), on one small integer key per pair.
+    key = np.repeat(root.astype(np.int32 if n * n < 2**31 else np.int64) * n, size)
+    key += pairs.service.astype(key.dtype, copy=False)
+    in_base = np.bincount(key[~pairs.incident], minlength=n * n).reshape(n, n)
+    in_affected = np.bincount(key[affected[pairs.trace]], minlength=n * n).reshape(n, n)
+    del key
     n_affected = np.bincount(root[affected], minlength=n)
     for entry in np.flatnonzero(n_affected).tolist():
         n_base = int(counts[entry])
