@@ -151,3 +151,20 @@ def test_no_trace_ids_leave_the_table_as_it_was() -> None:
     findings = build_findings(logs.frame(), w, "INC-1", SETTINGS)
     (cart,) = findings.services
     assert cart.span_ms is None and cart.call_gap_ms is None and cart.traces_per_min is None
+
+
+def test_traces_only_in_the_incident_are_counted_but_never_called_slow() -> None:
+    # No baseline trace: no slow limit for any entry service, nothing expected to be present.
+    logs = Logs()
+    w = windows(5)
+    logs.per_minute("cart", 20, w.baselines[0].start, w.incident.end)
+    shop(logs, w.incident.start, 5, 4, pricing_ms=900)
+    request(logs, w.incident.start + timedelta(seconds=30), [("gateway", 0, "boom", "error")])
+    view = window_view(logs.frame(), w)
+    signals = trace_signals(view, SETTINGS)
+    gateway = view.code_of("gateway")
+    assert signals.traces_incident[gateway] == 21 and signals.traces_baseline.sum() == 0
+    assert signals.n_slow == 0 and not signals.slow_member.any()
+    assert not signals.missing.any()
+    # A one-service trace that errs has no deeper service to blame.
+    assert signals.n_failing == 0
