@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gzip
 import json
 import os
 import re
@@ -49,9 +48,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ingest import DUCKDB_COLUMNS, INNER_STRUCTURE, cpu_seconds, peak_rss_mb  # noqa: E402
+from ingest import (  # noqa: E402
+    APP_PREFIX,
+    DUCKDB_COLUMNS,
+    INNER_STRUCTURE,
+    cpu_seconds,
+    gzip_stats,
+    peak_rss_mb,
+)
 
-APP_PREFIX = "fluent-bit-logs"
 #: Generator scale per GB of uncompressed Fluent Bit logs (scale 1 writes about 390 MB).
 SCALE_PER_GB = 2.6
 TWIN_GB = 0.01
@@ -251,19 +256,9 @@ def dataset(folder: Path, gb: float) -> dict:
     # Only the Fluent Bit source: the draft then reads exactly the objects DuckDB reads.
     spec = spec.model_copy(update={"sources": [s for s in spec.sources if s.name == "app"]})
     write_outputs(spec, truth, folder)
-    files = [f for f in sorted((logs / APP_PREFIX).rglob("*")) if f.is_file()]
-    raw = lines = 0
-    for f in files:
-        with gzip.open(f, "rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 24), b""):
-                raw += len(chunk)
-                lines += chunk.count(b"\n")
     meta = {
         "scale": scale,
-        "files": len(files),
-        "compressed_bytes": sum(f.stat().st_size for f in files),
-        "uncompressed_bytes": raw,
-        "lines": lines,
+        **gzip_stats(logs / APP_PREFIX),
         "generate_seconds": round(time.perf_counter() - started, 1),
     }
     meta_path.write_text(json.dumps(meta))

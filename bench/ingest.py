@@ -57,6 +57,23 @@ def cpu_seconds() -> float:
     return total
 
 
+def gzip_stats(folder: Path) -> dict:
+    """Files, compressed and uncompressed bytes and lines of the gzipped objects under folder."""
+    files = [f for f in sorted(folder.rglob("*")) if f.is_file()]
+    raw = lines = 0
+    for f in files:
+        with gzip.open(f, "rb") as fh:
+            for chunk in iter(lambda fh=fh: fh.read(1 << 24), b""):
+                raw += len(chunk)
+                lines += chunk.count(b"\n")
+    return {
+        "files": len(files),
+        "compressed_bytes": sum(f.stat().st_size for f in files),
+        "uncompressed_bytes": raw,
+        "lines": lines,
+    }
+
+
 def dataset(data: Path, scale: float) -> dict:
     """Generate once and reuse: the figures compare engines, not the generator."""
     meta_path = data / "meta.json"
@@ -70,20 +87,9 @@ def dataset(data: Path, scale: float) -> dict:
     spec, _ = generate_incident(
         "bad-deploy", 1, LocalSink(data / "logs"), source_root=str(data / "logs"), scale=scale
     )
-    files = sorted((data / "logs" / APP_PREFIX).rglob("*"))
-    files = [f for f in files if f.is_file()]
-    raw = lines = 0
-    for f in files:
-        with gzip.open(f, "rb") as fh:
-            for chunk in iter(lambda fh=fh: fh.read(1 << 24), b""):
-                raw += len(chunk)
-                lines += chunk.count(b"\n")
     meta = {
         "scale": scale,
-        "files": len(files),
-        "compressed_bytes": sum(f.stat().st_size for f in files),
-        "uncompressed_bytes": raw,
-        "lines": lines,
+        **gzip_stats(data / "logs" / APP_PREFIX),
         "window_start": spec.window.start.isoformat(),
         "window_end": spec.window.end.isoformat(),
         "generate_seconds": round(time.perf_counter() - started, 1),

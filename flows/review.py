@@ -286,10 +286,11 @@ def pause_description(
     settings: Settings,
 ) -> str:
     """What a reviewer needs in the pause form: summary, suspects, grounding, where the draft is."""
+    from flows.postmortem import FINDINGS_FILE, VERIFICATION_FILE
     from tasks.render import markdown_inline
 
-    findings = _read(out_dir / "findings.json", Findings)
-    verification = _read(out_dir / "verification.json", Verification)
+    findings = _read(out_dir / FINDINGS_FILE, Findings)
+    verification = _read(out_dir / VERIFICATION_FILE, Verification)
     # The UI renders this Markdown: the model's summary and the log-derived suspects are
     # untrusted text, kept inert as the draft's templates keep them.
     summary = markdown_inline(_summary(out_dir) or spec.title)
@@ -332,11 +333,11 @@ def pause_description(
 def _summary(out_dir: Path) -> str | None:
     """The analysis's summary claims, facts filled in as the draft shows them, when an analysis
     exists. The claims cite `{F:...}` rather than numbers; a reviewer must see the numbers."""
-    from flows.postmortem import PACK_FILE
+    from flows.postmortem import ANALYSIS_FILE, PACK_FILE
     from tasks.contracts import Analysis, EvidencePack
     from tasks.render.claims import fill_facts
 
-    analysis = _read(out_dir / "analysis.json", Analysis)
+    analysis = _read(out_dir / ANALYSIS_FILE, Analysis)
     if not analysis:
         return None
     pack = _read(out_dir / PACK_FILE, EvidencePack)
@@ -388,7 +389,7 @@ def _announce_waiting(
         create_table_artifact,
     )
 
-    from flows.postmortem import artifact_key
+    from flows.postmortem import FINDINGS_FILE, artifact_key
 
     write_model_json(status, out_dir / STATUS_FILE)
     draft = out_dir / "draft.md"
@@ -412,7 +413,7 @@ def _announce_waiting(
         link_text=f"{spec.id} draft (round {status.round})",
         description="Where the draft under review is",
     )
-    findings = _read(out_dir / "findings.json", Findings)
+    findings = _read(out_dir / FINDINGS_FILE, Findings)
     if findings:
         create_table_artifact(
             key=artifact_key("suspects", spec.id),

@@ -64,6 +64,14 @@ def _check_draft(draft: AnalysisDraft) -> list[str]:
     return problems
 
 
+def all_request_ids(request_ids: list[str], recorder: HealthRecorder) -> list[str]:
+    """`request_ids` (those of returned messages and errors), then those only the recorder saw:
+    attempts the SDK retried never returned a message."""
+    return request_ids + [
+        a.request_id for a in recorder.attempts if a.request_id and a.request_id not in request_ids
+    ]
+
+
 def build_client(
     settings: Settings,
     backend: Backend,
@@ -225,12 +233,7 @@ class _Run:
 
     def failed(self, reason: str) -> AnalystFailed:
         usage, health = self.record(extra_reasons=[reason])
-        # Attempts the SDK retried never returned a message, so their IDs are only in the recorder.
-        ids = self.request_ids + [
-            a.request_id
-            for a in self.recorder.attempts
-            if a.request_id and a.request_id not in self.request_ids
-        ]
+        ids = all_request_ids(self.request_ids, self.recorder)
         return AnalystFailed(reason, model=self.model, health=health, usage=usage, request_ids=ids)
 
 

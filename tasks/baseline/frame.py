@@ -100,8 +100,9 @@ class FrameSource:
         if isinstance(frame, Path | str):
             self._file = pq.ParquetFile(frame)
             self.column_names = list(self._file.schema_arrow.names)
-            self.num_rows = self._file.metadata.num_rows
-            groups = [self._file.metadata.row_group(i).num_rows for i in range(self._groups)]
+            meta = self._file.metadata
+            self.num_rows = meta.num_rows
+            groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
             self._group_starts = np.concatenate([[0], np.cumsum(groups, dtype=np.int64)])
         else:
             table = frame if isinstance(frame, pa.Table) else _from_pandas(frame)
@@ -109,11 +110,6 @@ class FrameSource:
             self.column_names = list(table.column_names)
             self.num_rows = table.num_rows
         self._basics: tuple[np.ndarray, np.ndarray] | None = None
-
-    @property
-    def _groups(self) -> int:
-        assert self._file is not None
-        return self._file.metadata.num_row_groups
 
     def batches(self, columns: list[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
         """(offset of the first row, batch) over the frame in file order, present columns only."""

@@ -162,3 +162,16 @@ def pattern_facts(p: PatternFinding) -> list[Fact]:
 def timeline_fact(index: int, t: TimelineEntry) -> Fact:
     """The time of `Findings.timeline[index]`."""
     return make_fact(f"F:timeline.{index}.at", t.service or "incident", "at", "time", at=t.at)
+
+
+def all_facts(findings: Findings) -> list[Fact]:
+    """Every fact the pack can hold for `findings`, unbudgeted, in the pack's section order."""
+    facts = incident_facts(findings) + [suspect_fact(s) for s in findings.suspects]
+    for s in findings.services:
+        facts += service_facts(s)
+    facts += [onset_fact(o) for o in findings.onsets]
+    facts += [change_fact(i, c) for i, c in enumerate(findings.changes)]
+    for p in findings.patterns:
+        facts += pattern_facts(p)
+    facts += [timeline_fact(i, t) for i, t in enumerate(findings.timeline)]
+    return facts

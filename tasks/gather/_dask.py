@@ -22,6 +22,7 @@ while it waits for the next one in order.
 from __future__ import annotations
 
 from collections import deque
+from itertools import islice
 from typing import Any
 
 from prefect import task
@@ -59,8 +60,14 @@ def gather_shard(shard: Shard, windows: list[TimeWindow], settings: Settings) ->
     return read_shard(shard, windows, settings)
 
 
-def _submit(runner: DaskTaskRunner, shard: Shard, windows: list[TimeWindow], settings: Settings):
-    if get_current_settings().api.url:
+def _submit(
+    runner: DaskTaskRunner,
+    shard: Shard,
+    windows: list[TimeWindow],
+    settings: Settings,
+    as_task_run: bool,
+):
+    if as_task_run:
         return runner.submit(
             gather_shard, parameters={"shard": shard, "windows": windows, "settings": settings}
         )
@@ -88,13 +95,12 @@ def read_on_dask(
         shards = make_shards(
             items, max(MIN_SHARD_BYTES, min(_stage.SHARD_BYTES, total // (4 * threads)))
         )
-        in_flight = 2 * threads + 2
+        as_task_run = bool(get_current_settings().api.url)
         queued = iter(shards)
-        pending: deque[tuple[Shard, Any]] = deque()
-        for shard in queued:
-            pending.append((shard, _submit(runner, shard, windows, settings)))
-            if len(pending) >= in_flight:
-                break
+        pending: deque[tuple[Shard, Any]] = deque(
+            (shard, _submit(runner, shard, windows, settings, as_task_run))
+            for shard in islice(queued, 2 * threads + 2)
+        )
         while pending:
             shard, future = pending.popleft()
             try:
@@ -113,6 +119,6 @@ def read_on_dask(
             bars.advance("parsing", len(shard.items))
             nxt = next(queued, None)
             if nxt is not None:
-                pending.append((nxt, _submit(runner, nxt, windows, settings)))
+                pending.append((nxt, _submit(runner, nxt, windows, settings, as_task_run)))
     bars.finish("downloading")
     return bytes_read

@@ -24,7 +24,7 @@ import httpx2
 from pydantic import ValidationError
 
 from tasks.analysis import choose_analyst
-from tasks.analysis._claude import build_client
+from tasks.analysis._claude import _describe_validation, all_request_ids, build_client
 from tasks.analysis._health import (
     HealthRecorder,
     SpendLimitReached,
@@ -371,7 +371,7 @@ def summarise_week(
         if use_batch:
             message = _ask_batch(client, params, settings, run, sleep)
         else:
-            message = _ask(client, params)
+            message = client.messages.create(**params)
         if getattr(message, "_request_id", None):
             request_ids.append(message._request_id)
         add_usage(usage, message.usage)
@@ -382,12 +382,10 @@ def summarise_week(
         try:
             draft = ThemeDraft.model_validate_json(text)
         except ValidationError as exc:
-            first = exc.errors(include_input=False, include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"]) or "(the whole answer)"
             cut = " (cut off at the output limit)" if truncated else ""
             raise _Omit(
-                f"Claude's answer was malformed{cut} ({where}: {first['msg']}), so the summary "
-                "is omitted rather than guessed."
+                f"Claude's answer was malformed{cut} ({_describe_validation(exc)[0]}), so the "
+                "summary is omitted rather than guessed."
             ) from None
     except _Omit as exc:
         return _finish(omitted(str(exc), **run), settings, recorder, usage, request_ids, truncated)
@@ -444,14 +442,8 @@ def _finish(
         usage.estimated_cost_usd = estimate_cost(usage, summary.model, settings)
         if summary.api == "batch":
             usage.estimated_cost_usd = round(usage.estimated_cost_usd * BATCH_DISCOUNT, 6)
-    ids = request_ids + [
-        a.request_id for a in recorder.attempts if a.request_id and a.request_id not in request_ids
-    ]
+    ids = all_request_ids(request_ids, recorder)
     return summary.model_copy(update={"usage": usage, "health": health, "request_ids": ids})
-
-
-def _ask(client: Any, params: dict[str, Any]) -> Any:
-    return client.messages.create(**params)
 
 
 def _ask_batch(

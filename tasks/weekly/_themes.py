@@ -62,7 +62,9 @@ class WeeklySummary(BaseModel):
     themes: list[SummaryTheme] = Field(
         default_factory=list, description="Verified themes, and unsupported ones marked as such."
     )
-    dropped: int = Field(0, description="Themes dropped because a figure contradicted the review.")
+    dropped: int = Field(
+        0, description="Themes dropped: a figure contradicted the review, or past the limit."
+    )
     dropped_reasons: list[str] = Field(default_factory=list)
     redactions: dict[str, int] = Field(default_factory=dict)
 

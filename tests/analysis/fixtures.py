@@ -29,15 +29,7 @@ from tasks.contracts import (
     TimeWindow,
     WindowSet,
 )
-from tasks.evidence._facts import (
-    change_fact,
-    incident_facts,
-    onset_fact,
-    pattern_facts,
-    service_facts,
-    suspect_fact,
-    timeline_fact,
-)
+from tasks.evidence._facts import all_facts
 
 T0 = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
 WINDOW = TimeWindow(start=T0, end=T0 + timedelta(minutes=45))
@@ -190,19 +182,6 @@ def findings(*, injected: bool = False) -> Findings:
     )
 
 
-def _facts(f: Findings) -> list[Fact]:
-    """Every fact the pack stage gives these findings, from its own builders (unbudgeted)."""
-    facts = incident_facts(f) + [suspect_fact(s) for s in f.suspects]
-    for s in f.services:
-        facts += service_facts(s)
-    facts += [onset_fact(o) for o in f.onsets]
-    facts += [change_fact(i, c) for i, c in enumerate(f.changes)]
-    for p in f.patterns:
-        facts += pattern_facts(p)
-    facts += [timeline_fact(i, t) for i, t in enumerate(f.timeline)]
-    return facts
-
-
 def _items(f: Findings, injected: bool) -> list[PackItem]:
     items = [
         PackItem(
@@ -252,7 +231,7 @@ def pack_text(facts: list[Fact], items: list[PackItem]) -> str:
 
 def pack(f: Findings | None = None, *, injected: bool = False) -> EvidencePack:
     f = f or findings(injected=injected)
-    facts = _facts(f)
+    facts = all_facts(f)
     items = _items(f, injected)
     text = pack_text(facts, items)
     return EvidencePack(

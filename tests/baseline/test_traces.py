@@ -25,6 +25,10 @@ def windows(minutes: int) -> WindowSet:
     )
 
 
+#: The first two lines of every request: gateway receives it and calls cart.
+ENTRY = [("gateway", 0.0, "GET /cart received", "info"), ("cart", 5.0, "loading cart", "info")]
+
+
 def request(logs: Logs, at: datetime, hops: list[tuple[str, float, str, str]]) -> None:
     """One traced request: (service, ms after `at`, message, level) per line."""
     logs.traces += 1
@@ -53,8 +57,7 @@ def shop(logs: Logs, start: datetime, minutes: int, per_minute: int, pricing_ms:
                 logs,
                 at,
                 [
-                    ("gateway", 0, "GET /cart received", "info"),
-                    ("cart", 5, "loading cart", "info"),
+                    *ENTRY,
                     ("pricing", 10 + pricing_ms, "pricing 3 items", "info"),
                     ("pricing", 12 + pricing_ms, "priced", "info"),
                     ("cart", 15 + pricing_ms, "cart loaded", "info"),
@@ -89,8 +92,7 @@ def test_the_first_to_err_in_failing_traces_is_the_deepest() -> None:
         logs,
         w.incident.start,
         [
-            ("gateway", 0, "GET /cart received", "info"),
-            ("cart", 5, "loading cart", "info"),
+            *ENTRY,
             ("pricing", 10, "NullPointerException in PriceRule.apply", "error"),
             ("cart", 15, "pricing call failed: HTTP 500", "error"),
             ("gateway", 20, "GET /cart 502", "error"),
@@ -112,8 +114,7 @@ def test_a_service_that_vanishes_from_its_requests_is_missing() -> None:
         logs,
         w.incident.start,
         [
-            ("gateway", 0, "GET /cart received", "info"),
-            ("cart", 5, "loading cart", "info"),
+            *ENTRY,
             ("cart", 3005, "call to http://pricing:8080/v1/price timed out", "error"),
             ("gateway", 3010, "GET /cart 504", "error"),
         ],

@@ -96,9 +96,9 @@ def orjson_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NAIVE_UTC).decode()
 
 
-def slot_lengths(values: pa.Array) -> np.ndarray | None:
-    """Byte length of every slot of a string array (null slots too), from its offsets; None
-    for other types. Reading the offsets costs a few microseconds, a compute call ~10."""
+def slot_bounds(values: pa.Array) -> np.ndarray | None:
+    """The len+1 offsets of a string array's slots into its data buffer (a view, no copy);
+    None for other types. Without an offsets buffer (empty array), all zeros."""
     if pa.types.is_string(values.type):
         width = np.int32
     elif pa.types.is_large_string(values.type):
@@ -107,8 +107,16 @@ def slot_lengths(values: pa.Array) -> np.ndarray | None:
         return None
     offsets = values.buffers()[1]
     if offsets is None or not len(values):
-        return np.zeros(len(values), dtype=width)
-    bounds = np.frombuffer(offsets, dtype=width)[values.offset : values.offset + len(values) + 1]
+        return np.zeros(len(values) + 1, dtype=width)
+    return np.frombuffer(offsets, dtype=width)[values.offset : values.offset + len(values) + 1]
+
+
+def slot_lengths(values: pa.Array) -> np.ndarray | None:
+    """Byte length of every slot of a string array (null slots too), from its offsets; None
+    for other types. Reading the offsets costs a few microseconds, a compute call ~10."""
+    bounds = slot_bounds(values)
+    if bounds is None:
+        return None
     return bounds[1:] - bounds[:-1]  # np.diff's own overhead was ~3 us a call
 
 

@@ -12,6 +12,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tasks.gather.formats._arrow import slot_bounds
 from tasks.gather.formats._json import (
     JSON_ROLES,
     NESTED_PATHS,
@@ -155,14 +156,10 @@ def _braced_run(lines: pa.Array) -> pa.Buffer | None:
     """
     if lines.null_count or not len(lines):
         return None
-    if pa.types.is_string(lines.type):
-        width = np.int32
-    elif pa.types.is_large_string(lines.type):
-        width = np.int64
-    else:
+    offsets = slot_bounds(lines)
+    if offsets is None:
         return None
-    _, offsets_buf, data_buf = lines.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=width)[lines.offset : lines.offset + len(lines) + 1]
+    data_buf = lines.buffers()[2]
     start, end = int(offsets[0]), int(offsets[-1])
     body = np.frombuffer(data_buf, dtype=np.uint8)[start:end]
     lengths = offsets[1:] - offsets[:-1]
