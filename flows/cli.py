@@ -36,6 +36,14 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object 
 OutOption = Annotated[
     Path | None, typer.Option("--out", help="Output root (default: settings.out_dir).")
 ]
+PublishToOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--publish-to",
+        help="s3://bucket/prefix or a folder, for what is approved (repeatable; default: "
+        "settings.publish_to, else <out>/published).",
+    ),
+]
 
 
 class AnalystChoice(StrEnum):
@@ -258,14 +266,7 @@ def report_demo(
 @app.command()
 def run(
     incident: Annotated[Path, typer.Argument(help="Incident spec, YAML or JSON.")],
-    publish_to: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--publish-to",
-            help="s3://bucket/prefix or a folder, for the approved draft (repeatable; default: "
-            "settings.publish_to, else <out>/published).",
-        ),
-    ] = None,
+    publish_to: PublishToOption = None,
     out: OutOption = None,
     endpoint_url: Annotated[
         str | None, typer.Option("--endpoint-url", help="S3 endpoint (MinIO, moto).")
@@ -524,10 +525,12 @@ def weekly(
         str | None, typer.Option("--week", help="ISO week, e.g. 2026-W47 (default: last week).")
     ] = None,
     out: OutOption = None,
+    publish_to: PublishToOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write the weekly reliability review of the postmortems under the output root; with the
-    review gate on (settings.weekly_review_gate, the default), wait for a reviewer first."""
+    review gate on (settings.weekly_review_gate, the default), wait for a reviewer first and
+    publish the approved review like a postmortem."""
     from tasks.weekly import week_bounds
 
     settings = resolve_settings()
@@ -539,7 +542,7 @@ def weekly(
     from flows.weekly_review import weekly_review
 
     try:
-        path = weekly_review(week, settings, out)
+        path = weekly_review(week, settings, out, publish_to or None)
     except PostmortemError as exc:
         fail(str(exc), exc.exit_code)
     if as_json:

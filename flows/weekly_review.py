@@ -14,8 +14,8 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from flows.postmortem import artifact_key
-from tasks.contracts import ReviewStatus
+from flows.postmortem import artifact_key, publish_targets
+from tasks.contracts import PublishedCopy, ReviewRecord, ReviewStatus
 from tasks.output import write_atomic, write_model_json
 from tasks.render.approval import stamp_html, stamp_markdown
 from tasks.settings import Settings, load_settings
@@ -61,6 +61,15 @@ def render_stage(review: WeeklyReview, out_dir: Path, awaiting_review: bool) -> 
     return write_weekly(review, out_dir, datetime.now(UTC), awaiting_review=awaiting_review)
 
 
+@task(name="weekly-publish")
+def publish_stage(
+    folder: Path, week: str, review: ReviewRecord, targets: list[str], settings: Settings
+) -> list[PublishedCopy]:
+    from tasks.publish import publish_weekly
+
+    return publish_weekly(folder, week, review, targets, settings)
+
+
 def weekly_run_name() -> str:
     """`weekly-<ISO week>`, also for a scheduled run, whose `week` parameter is left empty."""
     from prefect.runtime import flow_run
@@ -71,12 +80,17 @@ def weekly_run_name() -> str:
 
 @flow(name="weekly-review", flow_run_name=weekly_run_name)
 def weekly_review(
-    week: str | None = None, settings: Settings | None = None, root: Path | None = None
+    week: str | None = None,
+    settings: Settings | None = None,
+    root: Path | None = None,
+    publish_to: list[str] | None = None,
 ) -> Path:
     """Write `<root>/weekly/<week>/weekly_review.md` (and .html, charts, .json); returns the .md,
-    or, when the review gate approved it, the reviewed copy `reviewed.md` beside it.
+    or, when the review gate approved it, the reviewed copy `reviewed.md` beside it, which is
+    then published like a postmortem (`weekly/<week>/v<N>/` under each publish target).
 
-    `week` defaults to last week; `root` to settings.out_dir, where the drafts are.
+    `week` defaults to last week; `root` to settings.out_dir, where the drafts are; `publish_to`
+    to settings.publish_to, else a `published` folder under `root`.
     """
     settings = settings or load_settings()
     week = week or last_week(datetime.now(UTC))
@@ -96,7 +110,11 @@ def weekly_review(
     status = wait_for_weekly_review(review, path, settings)
     if status.state != "approved":
         return path
-    return mark_reviewed(review, path, status)
+    reviewed = mark_reviewed(review, path, status)
+    targets = publish_targets(settings, publish_to, root)
+    copies = publish_stage(path.parent, review.week, status.history[-1], targets, settings)
+    record_publication(path.parent, status, reviewed, copies)
+    return reviewed
 
 
 def wait_for_weekly_review(review: WeeklyReview, path: Path, settings: Settings) -> ReviewStatus:
@@ -177,8 +195,6 @@ def pause_description(
 def mark_reviewed(review: WeeklyReview, path: Path, status: ReviewStatus) -> Path:
     """reviewed.md and reviewed.html: the approved page with the approval where the draft
     banner was. weekly_review.md stays byte-identical to what was approved."""
-    from flows.review import STATUS_FILE
-
     record = status.history[-1]
     folder = path.parent
     reviewed = write_atomic(
@@ -188,17 +204,40 @@ def mark_reviewed(review: WeeklyReview, path: Path, status: ReviewStatus) -> Pat
         folder / REVIEWED_HTML,
         stamp_html(path.with_suffix(".html").read_text(encoding="utf-8"), record),
     )
-    final = status.model_copy(
-        update={
-            "state": "published",
-            "message": f"{status.message} The reviewed copy is {reviewed}.",
-            "updated_at": datetime.now(UTC),
-        }
-    )
-    write_model_json(final, folder / STATUS_FILE)
     create_markdown_artifact(
         key=artifact_key("weekly", review.week),
         markdown=reviewed.read_text(encoding="utf-8"),
         description=f"Weekly reliability review {review.week}, reviewed by {record.reviewer}",
     )
     return reviewed
+
+
+def record_publication(
+    folder: Path, status: ReviewStatus, reviewed: Path, copies: list[PublishedCopy]
+) -> None:
+    """published.json, and the review status marked published with where the copies went."""
+    from flows.review import STATUS_FILE
+    from tasks.contracts import Publication
+    from tasks.publish import PUBLISHED_FILE
+
+    record = status.history[-1]
+    now = datetime.now(UTC)
+    publication = Publication(
+        incident_id=status.incident_id,
+        draft_sha256=record.draft_sha256,
+        approved_by=record.reviewer,
+        approved_at=record.decided_at,
+        published_at=now,
+        copies=copies,
+    )
+    write_model_json(publication, folder / PUBLISHED_FILE)
+    where = ", ".join(c.target for c in copies) or "nowhere"
+    final = status.model_copy(
+        update={
+            "state": "published",
+            "message": f"{status.message} The reviewed copy is {reviewed}; published to {where} "
+            f"({PUBLISHED_FILE}).",
+            "updated_at": now,
+        }
+    )
+    write_model_json(final, folder / STATUS_FILE)

@@ -1,4 +1,5 @@
-"""publish(): the last gate. It checks the approval itself, whatever the caller checked before.
+"""publish() and publish_weekly(): the last gate. They check the approval themselves, whatever
+the caller checked before.
 
 A draft is published only with an approval record whose `draft_sha256` is the sha256 of the
 `draft.md` in the folder right now, so a draft edited after approval (by hand, or by a re-render)
@@ -15,7 +16,7 @@ from pathlib import Path
 from tasks.contracts import Publication, PublishedCopy, ReviewRecord
 from tasks.errors import ReviewError
 from tasks.output import write_atomic, write_model_json
-from tasks.publish.targets import DRAFT, Stamp, open_target, sha256_file
+from tasks.publish.targets import DRAFT, WEEKLY, Stamp, open_target, sha256_file
 from tasks.render.approval import stamp_html, stamp_markdown
 from tasks.settings import Settings
 
@@ -24,7 +25,11 @@ REVIEW_FILE = "review.json"
 #: Published beside the draft when present; the evidence folder (raw log lines) never is.
 _DOCUMENTS = ("draft.html", "findings.json", "analysis.json", "verification.json")
 
-__all__ = ["PUBLISHED_FILE", "REVIEW_FILE", "publish", "sha256_file"]
+#: The weekly review's folder: the approved page (the version's claim) and what goes with it.
+WEEKLY_PAGE = "weekly_review.md"
+_WEEKLY_DOCUMENTS = ("weekly_review.html", "weekly_review.json", "reviewed.md", "reviewed.html")
+
+__all__ = ["PUBLISHED_FILE", "REVIEW_FILE", "publish", "publish_weekly", "sha256_file"]
 
 Announcer = Callable[[str, str], None]
 
@@ -41,20 +46,14 @@ def publish(
     published.json. `announce(subject, body)` overrides the Slack block (tests)."""
     out_dir = Path(out_dir)
     draft = out_dir / DRAFT
-    current = _check_approval(out_dir, draft, review, settings)
+    current = _check_approval(draft, out_dir.name, review, settings)
     assert review is not None  # checked above; for the type checker
     write_model_json(review, out_dir / REVIEW_FILE)
 
     files = {DRAFT: draft, REVIEW_FILE: out_dir / REVIEW_FILE}
     files.update(_approved_copies(out_dir, review))
     files.update({name: out_dir / name for name in _DOCUMENTS if (out_dir / name).is_file()})
-    files.update(
-        {
-            p.relative_to(out_dir).as_posix(): p
-            for p in sorted(out_dir.rglob("*.svg"))
-            if "evidence" not in p.relative_to(out_dir).parts
-        }
-    )
+    files.update(_charts(out_dir))
     stamp = Stamp(
         incident_id=review.incident_id,
         reviewer=review.reviewer,
@@ -86,6 +85,41 @@ def publish(
     return publication
 
 
+def publish_weekly(
+    folder: Path, week: str, review: ReviewRecord | None, targets: list[str], settings: Settings
+) -> list[PublishedCopy]:
+    """Publish an approved weekly review (`weekly/<week>/` under each target), once.
+
+    The approval must name `weekly-<week>` and the sha256 of `weekly_review.md` as it is now;
+    the reviewed copies (`reviewed.md`/`.html`, with the approval stamped in) go with it.
+    """
+    folder = Path(folder)
+    page = folder / WEEKLY_PAGE
+    current = _check_approval(page, f"weekly-{week}", review, settings)
+    assert review is not None  # checked above; for the type checker
+    files = {WEEKLY_PAGE: page, REVIEW_FILE: folder / REVIEW_FILE}
+    files.update({n: folder / n for n in _WEEKLY_DOCUMENTS if (folder / n).is_file()})
+    files.update(_charts(folder))
+    stamp = Stamp(
+        incident_id=week,
+        reviewer=review.reviewer,
+        approved_at=review.decided_at.isoformat(),
+        draft_sha256=current,
+        collection=WEEKLY,
+        claim=WEEKLY_PAGE,
+    )
+    return [open_target(uri, settings).publish(files, stamp) for uri in dict.fromkeys(targets)]
+
+
+def _charts(folder: Path) -> dict[str, Path]:
+    """The SVG charts under `folder`, by their path in it; the evidence folder is never published."""
+    return {
+        p.relative_to(folder).as_posix(): p
+        for p in sorted(folder.rglob("*.svg"))
+        if "evidence" not in p.relative_to(folder).parts
+    }
+
+
 def _approved_copies(out_dir: Path, review: ReviewRecord) -> dict[str, Path]:
     """postmortem.md/.html: the approved draft with its approval where the draft banner was."""
     copies = {}
@@ -100,13 +134,11 @@ def _approved_copies(out_dir: Path, review: ReviewRecord) -> dict[str, Path]:
     return copies
 
 
-def _check_approval(
-    out_dir: Path, draft: Path, review: ReviewRecord | None, settings: Settings
-) -> str:
+def _check_approval(draft: Path, name: str, review: ReviewRecord | None, settings: Settings) -> str:
+    """The sha256 of `draft` when `review` approves exactly it for `name`; else a ReviewError."""
     if not draft.is_file():
         raise ReviewError(f"Refusing to publish: there is no draft at {draft}.")
     current = sha256_file(draft)
-    name = out_dir.name
     if review is None:
         raise ReviewError(f"Refusing to publish {name}: no reviewer has approved {draft}.")
     if review.incident_id != name:

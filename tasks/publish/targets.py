@@ -1,7 +1,8 @@
-"""Where an approved postmortem goes: S3 or a folder, behind one interface.
+"""Where an approved postmortem (or weekly review) goes: S3 or a folder, behind one interface.
 
-Both lay a publication out as `<root>/postmortems/<incident-id>/v<N>/`, and both treat a version
-as immutable: a version is claimed by creating its `draft.md` only if it does not exist yet (a
+Both lay a publication out as `<root>/postmortems/<incident-id>/v<N>/` (weekly reviews:
+`<root>/weekly/<ISO week>/v<N>/`), and both treat a version as immutable: a version is claimed
+by creating its approved page (`draft.md`, `weekly_review.md`) only if it does not exist yet (a
 conditional put, `If-None-Match: *`, on S3; an exclusive create in a folder), so two publishers
 racing for `v3` cannot both win, and nothing ever overwrites a published version. Before
 claiming a new version, a target looks for one that already holds the same draft (by the sha256
@@ -27,6 +28,8 @@ from tasks.output import write_atomic
 from tasks.settings import Settings
 
 DRAFT = "draft.md"
+POSTMORTEMS = "postmortems"
+WEEKLY = "weekly"
 _VERSION = re.compile(r"^v(\d+)$")
 # S3 answers 412 when the key exists, and 409 when another conditional write to it is in flight.
 _TAKEN_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
@@ -34,17 +37,27 @@ _TAKEN_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"
 
 @dataclass(frozen=True)
 class Stamp:
-    """What travels with every published file: who approved which draft, and when."""
+    """What travels with every published file: who approved which draft, and when.
+
+    `incident_id` names the folder under `collection` (an ISO week for a weekly review), and
+    `claim` is the approved page itself, whose creation claims a version.
+    """
 
     incident_id: str
     reviewer: str
     approved_at: str
     draft_sha256: str
+    collection: str = POSTMORTEMS
+    claim: str = DRAFT
+
+    @property
+    def folder(self) -> str:
+        return f"{self.collection}/{self.incident_id}"
 
     def metadata(self) -> dict[str, str]:
         # S3 metadata must be ASCII; a reviewer's name need not be.
         return {
-            "incident-id": self.incident_id,
+            "incident-id" if self.collection == POSTMORTEMS else "week": self.incident_id,
             "reviewer": quote(self.reviewer, safe=""),
             "approved-at": self.approved_at,
             "draft-sha256": self.draft_sha256,
@@ -57,55 +70,58 @@ class Target(ABC):
     uri: str
 
     def publish(self, files: dict[str, Path], stamp: Stamp) -> PublishedCopy:
-        """Copy `files` (name in the version folder -> local path; `draft.md` among them) as a
-        new version, or complete the version that already holds this draft."""
+        """Copy `files` (name in the version folder -> local path; `stamp.claim` among them) as
+        a new version, or complete the version that already holds this draft."""
+        folder, claim = stamp.folder, stamp.claim
         while True:
-            versions = self._versions(stamp.incident_id)
+            versions = self._versions(folder)
             for number in sorted(versions):
-                if self._draft_sha256(stamp.incident_id, number) == stamp.draft_sha256:
-                    present = self._names(stamp.incident_id, number)
+                if self._draft_sha256(folder, number, claim) == stamp.draft_sha256:
+                    present = self._names(folder, number)
                     for name, path in files.items():
                         if name not in present:
-                            self._put(stamp.incident_id, number, name, path, stamp)
+                            self._put(folder, number, name, path, stamp)
                     return self._copy(stamp, number, files, created=False)
             number = max(versions, default=0) + 1
-            if not self._put(stamp.incident_id, number, DRAFT, files[DRAFT], stamp):
+            if not self._put(folder, number, claim, files[claim], stamp):
                 continue  # another publisher took this version first; look again
             for name, path in files.items():
-                if name != DRAFT:
-                    self._put(stamp.incident_id, number, name, path, stamp)
+                if name != claim:
+                    self._put(folder, number, name, path, stamp)
             return self._copy(stamp, number, files, created=True)
 
     def _copy(
         self, stamp: Stamp, number: int, files: dict[str, Path], *, created: bool
     ) -> PublishedCopy:
         return PublishedCopy(
-            target=self.version_uri(stamp.incident_id, number),
+            target=self.version_uri(stamp.folder, number),
             version=number,
             files=sorted(files),
             created=created,
         )
 
-    @abstractmethod
-    def version_uri(self, incident_id: str, number: int) -> str: ...
+    # `folder` below is a Stamp's folder, `<collection>/<id>`, relative to the target's root.
 
     @abstractmethod
-    def _versions(self, incident_id: str) -> set[int]: ...
+    def version_uri(self, folder: str, number: int) -> str: ...
 
     @abstractmethod
-    def _names(self, incident_id: str, number: int) -> set[str]: ...
+    def _versions(self, folder: str) -> set[int]: ...
 
     @abstractmethod
-    def _draft_sha256(self, incident_id: str, number: int) -> str | None: ...
+    def _names(self, folder: str, number: int) -> set[str]: ...
 
     @abstractmethod
-    def _put(self, incident_id: str, number: int, name: str, path: Path, stamp: Stamp) -> bool:
+    def _draft_sha256(self, folder: str, number: int, claim: str) -> str | None: ...
+
+    @abstractmethod
+    def _put(self, folder: str, number: int, name: str, path: Path, stamp: Stamp) -> bool:
         """Create one file only if it does not exist; False when it already did."""
 
 
 class S3Target(Target):
-    """`s3://bucket/prefix`: objects under `prefix/postmortems/<id>/v<N>/` with the approval
-    (reviewer, time, draft sha256) as object metadata."""
+    """`s3://bucket/prefix`: objects under `prefix/postmortems/<id>/v<N>/` (and
+    `prefix/weekly/<week>/v<N>/`) with the approval (reviewer, time, sha256) as object metadata."""
 
     def __init__(self, uri: str, client: Any) -> None:
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -118,14 +134,14 @@ class S3Target(Target):
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.client = client
 
-    def _folder(self, incident_id: str) -> str:
-        return f"{self.prefix}postmortems/{incident_id}/"
+    def _folder(self, folder: str) -> str:
+        return f"{self.prefix}{folder}/"
 
-    def version_uri(self, incident_id: str, number: int) -> str:
-        return f"s3://{self.bucket}/{self._folder(incident_id)}v{number}/"
+    def version_uri(self, folder: str, number: int) -> str:
+        return f"s3://{self.bucket}/{self._folder(folder)}v{number}/"
 
-    def _versions(self, incident_id: str) -> set[int]:
-        folder = self._folder(incident_id)
+    def _versions(self, folder: str) -> set[int]:
+        folder = self._folder(folder)
         found: set[int] = set()
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
@@ -140,8 +156,8 @@ class S3Target(Target):
             raise self._error("list", folder, exc) from exc
         return found
 
-    def _names(self, incident_id: str, number: int) -> set[str]:
-        folder = f"{self._folder(incident_id)}v{number}/"
+    def _names(self, folder: str, number: int) -> set[str]:
+        folder = f"{self._folder(folder)}v{number}/"
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=folder
@@ -150,8 +166,8 @@ class S3Target(Target):
         except (ClientError, BotoCoreError) as exc:
             raise self._error("list", folder, exc) from exc
 
-    def _draft_sha256(self, incident_id: str, number: int) -> str | None:
-        key = f"{self._folder(incident_id)}v{number}/{DRAFT}"
+    def _draft_sha256(self, folder: str, number: int, claim: str) -> str | None:
+        key = f"{self._folder(folder)}v{number}/{claim}"
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
@@ -162,8 +178,8 @@ class S3Target(Target):
             raise self._error("read", key, exc) from exc
         return head.get("Metadata", {}).get("draft-sha256")
 
-    def _put(self, incident_id: str, number: int, name: str, path: Path, stamp: Stamp) -> bool:
-        key = f"{self._folder(incident_id)}v{number}/{name}"
+    def _put(self, folder: str, number: int, name: str, path: Path, stamp: Stamp) -> bool:
+        key = f"{self._folder(folder)}v{number}/{name}"
         try:
             self.client.put_object(
                 Bucket=self.bucket,
@@ -189,38 +205,38 @@ class S3Target(Target):
 
 
 class FolderTarget(Target):
-    """A local (or mounted) folder, laid out like the bucket: `<folder>/postmortems/<id>/v<N>/`.
+    """A local (or mounted) folder, laid out like the bucket: `<root>/postmortems/<id>/v<N>/`.
     The approval is recorded beside the files in `review.json`, which is always published."""
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.root = Path(unquote(uri.removeprefix("file://")) if uri.startswith("file://") else uri)
 
-    def _folder(self, incident_id: str) -> Path:
-        return self.root / "postmortems" / incident_id
+    def _folder(self, folder: str) -> Path:
+        return self.root / folder
 
-    def version_uri(self, incident_id: str, number: int) -> str:
-        return str(self._folder(incident_id) / f"v{number}") + "/"
+    def version_uri(self, folder: str, number: int) -> str:
+        return str(self._folder(folder) / f"v{number}") + "/"
 
-    def _versions(self, incident_id: str) -> set[int]:
-        folder = self._folder(incident_id)
-        if not folder.is_dir():
+    def _versions(self, folder: str) -> set[int]:
+        path = self._folder(folder)
+        if not path.is_dir():
             return set()
-        return {int(m.group(1)) for p in folder.iterdir() if (m := _VERSION.match(p.name))}
+        return {int(m.group(1)) for p in path.iterdir() if (m := _VERSION.match(p.name))}
 
-    def _names(self, incident_id: str, number: int) -> set[str]:
-        folder = self._folder(incident_id) / f"v{number}"
-        return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    def _names(self, folder: str, number: int) -> set[str]:
+        path = self._folder(folder) / f"v{number}"
+        return {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
 
-    def _draft_sha256(self, incident_id: str, number: int) -> str | None:
-        path = self._folder(incident_id) / f"v{number}" / DRAFT
+    def _draft_sha256(self, folder: str, number: int, claim: str) -> str | None:
+        path = self._folder(folder) / f"v{number}" / claim
         return sha256_file(path) if path.is_file() else None
 
-    def _put(self, incident_id: str, number: int, name: str, path: Path, stamp: Stamp) -> bool:
-        dest = self._folder(incident_id) / f"v{number}" / name
+    def _put(self, folder: str, number: int, name: str, path: Path, stamp: Stamp) -> bool:
+        dest = self._folder(folder) / f"v{number}" / name
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            if name == DRAFT:
+            if name == stamp.claim:
                 # The exclusive create is the claim on the version; its content follows.
                 try:
                     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

@@ -31,7 +31,7 @@ def test_every_policy_is_least_privilege(path: Path) -> None:
     assert policy_problems(policy) == []
 
 
-def test_publish_writes_only_under_the_postmortem_prefix() -> None:
+def test_publish_writes_only_under_the_postmortem_and_weekly_prefixes() -> None:
     policy = load_policy(INFRA / "iam" / "postmortem-publish.json")
     writes = [
         s
@@ -39,9 +39,15 @@ def test_publish_writes_only_under_the_postmortem_prefix() -> None:
         if "s3:PutObject" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     ]
     assert writes
-    assert all(
-        s["Resource"] == "arn:aws:s3:::OUTPUT_BUCKET/OUTPUT_PREFIX/postmortems/*" for s in writes
-    )
+    resources = {
+        r
+        for s in writes
+        for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    }
+    assert resources == {
+        "arn:aws:s3:::OUTPUT_BUCKET/OUTPUT_PREFIX/postmortems/*",
+        "arn:aws:s3:::OUTPUT_BUCKET/OUTPUT_PREFIX/weekly/*",
+    }
 
 
 def test_gather_cannot_write() -> None:

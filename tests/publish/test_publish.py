@@ -10,7 +10,14 @@ import pytest
 
 from tasks.contracts import Publication, ReviewRecord
 from tasks.errors import ReviewError
-from tasks.publish import PUBLISHED_FILE, REVIEW_FILE, S3Target, publish, sha256_file
+from tasks.publish import (
+    PUBLISHED_FILE,
+    REVIEW_FILE,
+    S3Target,
+    publish,
+    publish_weekly,
+    sha256_file,
+)
 from tasks.publish.targets import Stamp
 from tasks.settings import Settings
 
@@ -147,7 +154,7 @@ def test_s3_conditional_put_never_overwrites_a_version(
     s3.put_object(Bucket=bucket, Key="postmortems/INC-7/v1/draft.md", Body=b"someone else's")
     target = S3Target(f"s3://{bucket}", s3)
     stamp = Stamp("INC-7", "alice", APPROVED_AT.isoformat(), sha256_file(folder / "draft.md"))
-    assert target._put("INC-7", 1, "draft.md", folder / "draft.md", stamp) is False
+    assert target._put(stamp.folder, 1, "draft.md", folder / "draft.md", stamp) is False
     body = s3.get_object(Bucket=bucket, Key="postmortems/INC-7/v1/draft.md")["Body"].read()
     assert body == b"someone else's"
     copy = target.publish({"draft.md": folder / "draft.md"}, stamp)
@@ -178,7 +185,7 @@ def test_a_crash_mid_publish_is_completed_not_duplicated(tmp_path: Path, s3, buc
     record = approval(folder)
     stamp = Stamp("INC-7", "alice", APPROVED_AT.isoformat(), record.draft_sha256)
     target = S3Target(f"s3://{bucket}", s3)
-    assert target._put("INC-7", 1, "draft.md", folder / "draft.md", stamp)  # then "crashed"
+    assert target._put(stamp.folder, 1, "draft.md", folder / "draft.md", stamp)  # then "crashed"
     pub = publish(
         folder, record, [f"s3://{bucket}"], Settings(s3_endpoint_url=s3.meta.endpoint_url)
     )
@@ -218,3 +225,63 @@ def test_unknown_target_scheme_is_one_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(StorageError, match="gs://x"):
         publish(folder, approval(folder), ["gs://x/y"], Settings())
+
+
+def weekly_folder(root: Path, week: str = "2026-W48") -> Path:
+    folder = root / "weekly" / week
+    (folder / "charts").mkdir(parents=True)
+    (folder / "weekly_review.md").write_text("# Weekly reliability review\n")
+    (folder / "reviewed.md").write_text("# Weekly reliability review\nReviewed and approved\n")
+    (folder / "weekly_review.html").write_text("<html>week</html>")
+    (folder / "charts" / "trend.svg").write_text("<svg/>")
+    (folder / REVIEW_FILE).write_text("{}")
+    return folder
+
+
+def weekly_approval(folder: Path, name: str = "weekly-2026-W48") -> ReviewRecord:
+    return ReviewRecord(
+        incident_id=name,
+        decision="approve",
+        reviewer="alice",
+        decided_at=APPROVED_AT,
+        draft_sha256=sha256_file(folder / "weekly_review.md"),
+    )
+
+
+def test_an_approved_weekly_review_is_published_under_weekly_once(
+    tmp_path: Path, s3, bucket: str
+) -> None:
+    folder = weekly_folder(tmp_path)
+    settings = Settings(s3_endpoint_url=s3.meta.endpoint_url)
+    targets = [f"s3://{bucket}/reports", str(tmp_path / "out")]
+    copies = publish_weekly(folder, "2026-W48", weekly_approval(folder), targets, settings)
+
+    assert [c.target for c in copies] == [
+        f"s3://{bucket}/reports/weekly/2026-W48/v1/",
+        str(tmp_path / "out" / "weekly" / "2026-W48" / "v1") + "/",
+    ]
+    head = s3.head_object(Bucket=bucket, Key="reports/weekly/2026-W48/v1/weekly_review.md")
+    assert head["Metadata"]["week"] == "2026-W48" and head["Metadata"]["reviewer"] == "alice"
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "reports/weekly/2026-W48/v1/charts/trend.svg" in keys
+    assert "reports/weekly/2026-W48/v1/reviewed.md" in keys
+    # The same approval again writes nothing new.
+    again = publish_weekly(folder, "2026-W48", weekly_approval(folder), targets, settings)
+    assert [c.created for c in again] == [False, False]
+    assert {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]} == keys
+
+
+def test_a_weekly_review_is_not_published_on_another_weeks_or_an_old_approval(
+    tmp_path: Path,
+) -> None:
+    folder = weekly_folder(tmp_path)
+    out = tmp_path / "out"
+    with pytest.raises(ReviewError, match="approval given is for incident weekly-2026-W47"):
+        publish_weekly(
+            folder, "2026-W48", weekly_approval(folder, "weekly-2026-W47"), [str(out)], Settings()
+        )
+    record = weekly_approval(folder)
+    (folder / "weekly_review.md").write_text("# Weekly reliability review\nedited after\n")
+    with pytest.raises(ReviewError, match="changed after approval"):
+        publish_weekly(folder, "2026-W48", record, [str(out)], Settings())
+    assert not out.exists()

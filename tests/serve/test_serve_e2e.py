@@ -5,12 +5,14 @@ A generated incident sits in moto's S3. `postmortem serve` runs as a subprocess;
 review, `postmortem review --approve` (another subprocess) resumes it, and the served process
 runs it again to publish into moto's S3. A bad payload fails its run, naming the field. The
 weekly deployment carries its cron schedule and timezone, and one run started by hand writes
-its report.
+its report, waits for review like a postmortem (the same automation tells the reviewers) and
+publishes into moto's S3 on approval.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -128,7 +130,6 @@ def served(
         POSTMORTEM_WEEKLY_CRON=WEEKLY_CRON,
         POSTMORTEM_WEEKLY_TIMEZONE=WEEKLY_TIMEZONE,
         POSTMORTEM_WEEKLY_AI_SUMMARY="false",
-        POSTMORTEM_WEEKLY_REVIEW_GATE="false",
         # Pick up new and resumed runs within 2 s instead of 10.
         PREFECT_RUNNER_POLL_FREQUENCY="2",
     )
@@ -166,31 +167,14 @@ def _has_trigger(served: Served) -> bool:
 
 BAD_ID = "INC-bad-payload"
 
-# The automation docs/serve.md tells users to create (keep the two the same).
-NOTIFY_REVIEWERS_YAML = """\
-name: postmortem-waiting-for-review
-description: A postmortem draft waits for a reviewer.
-trigger:
-  type: event
-  posture: Reactive
-  expect: ["prefect.flow-run.Suspended", "prefect.flow-run.Paused"]
-  match:
-    prefect.resource.id: "prefect.flow-run.*"
-  match_related:
-    prefect.resource.role: flow
-    prefect.resource.name: postmortem-run
-  threshold: 1
-  within: 0
-actions:
-  - type: send-notification
-    block_document_id: {block_id}
-    subject: "Postmortem waiting for review: {{{{ flow_run.name }}}}"
-    body: |
-      {{{{ flow_run.name }}}} waits for a reviewer.
-      Open it: {{{{ flow_run|ui_url }}}}
-      Or, from a shell: postmortem pending, then
-      postmortem review {{{{ flow_run.id }}}} --approve --reviewer NAME
-"""
+
+def notify_reviewers_yaml(block_id: str) -> str:
+    """The automation docs/serve.md tells users to create, with this block's id in it."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "serve.md").read_text(encoding="utf-8")
+    (yaml,) = re.findall(r"```yaml\n(name: postmortem-waiting-for-review\n.*?)```", text, re.S)
+    placeholder = "00000000-0000-0000-0000-000000000000"
+    assert placeholder in yaml
+    return yaml.replace(placeholder, block_id)
 
 
 class Webhook:
@@ -238,7 +222,7 @@ def _notify_reviewers(served: Served, webhook: Webhook) -> None:
     )
     assert saved.returncode == 0, saved.stderr
     automation = served.out_dir.parent / "notify-reviewers.yaml"
-    automation.write_text(NOTIFY_REVIEWERS_YAML.format(block_id=saved.stdout.strip()))
+    automation.write_text(notify_reviewers_yaml(saved.stdout.strip()))
     created = subprocess.run(
         [str(BIN / "prefect"), "automation", "create", "--from-file", str(automation)],
         env=served.env,
@@ -352,7 +336,7 @@ def test_an_incident_resolved_event_drafts_waits_for_review_and_publishes(
         process=served.process,
         log=served.log,
     )
-    assert f"Postmortem waiting for review: review-{spec.id}" in notice[0], notice
+    assert f"Waiting for review: review-{spec.id}" in notice[0], notice
     assert f"postmortem review {run['id']} --approve" in notice[0], notice
 
     pending = served.cli("pending", "--json")
@@ -388,8 +372,8 @@ def test_a_bad_payload_fails_its_run_naming_the_field_and_publishes_nothing(
     assert not [k for k in _published_keys(served) if BAD_ID in k]
 
 
-def test_the_weekly_deployment_has_its_schedule_and_writes_its_report(
-    served: Served, started: Started
+def test_the_weekly_deployment_has_its_schedule_writes_its_report_and_publishes_on_approval(
+    served: Served, started: Started, webhook: Webhook
 ) -> None:
     deployment = served.deployment("weekly-review", WEEKLY_DEPLOYMENT)
     [schedule] = deployment["schedules"]
@@ -398,8 +382,28 @@ def test_the_weekly_deployment_has_its_schedule_and_writes_its_report(
     assert schedule["schedule"]["timezone"] == WEEKLY_TIMEZONE
     assert not deployment["paused"]
 
-    served.wait_for_state(started.weekly_run_id, "COMPLETED")
+    # The weekly review waits for a reviewer too, who hears of it through the same automation.
+    paused = served.wait_for_state(started.weekly_run_id, "PAUSED")
+    assert paused["state"]["name"] == "Suspended"
     report = served.out_dir / "weekly" / started.week / "weekly_review.md"
     assert report.is_file(), sorted(p.name for p in served.out_dir.rglob("*"))
     assert started.week in report.read_text(encoding="utf-8")
     assert report.with_suffix(".html").is_file()
+    run_id = started.weekly_run_id
+    notice = wait_until(
+        lambda: [m for m in webhook.received if run_id in m],
+        60.0,
+        "the reviewers' notification of the weekly review",
+        process=served.process,
+        log=served.log,
+    )
+    assert f"Waiting for review: weekly-{started.week}" in notice[0], notice
+    assert not [k for k in _published_keys(served) if "/weekly/" in k]
+
+    approved = served.cli("review", run_id, "--approve", "--reviewer", "erin", "--wait", "150")
+    assert approved.returncode == 0, approved.stderr + log_tail(served.log)
+    served.wait_for_state(run_id, "COMPLETED")
+    key = f"team/weekly/{started.week}/v1/weekly_review.md"
+    assert key in _published_keys(served)
+    body = served.s3.get_object(Bucket=served.publish_bucket, Key=key)["Body"].read()
+    assert body == report.read_bytes()

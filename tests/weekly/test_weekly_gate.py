@@ -11,8 +11,8 @@ import pytest
 
 from flows.review import STATUS_FILE, PendingReview, ReviewDecision, list_pending, read_status
 from flows.weekly_review import weekly_review
-from tasks.contracts import ReviewRecord
-from tasks.publish import sha256_file
+from tasks.contracts import Publication, ReviewRecord
+from tasks.publish import PUBLISHED_FILE, sha256_file
 from tasks.settings import Settings
 from tests.review.conftest import Reviewer, wait_for_status
 from tests.weekly.test_weekly import WEEK, at, record, write_folder
@@ -93,6 +93,18 @@ def test_an_approved_weekly_review_is_marked_reviewed_and_a_stranger_is_refused(
     assert "Draft, awaiting review" not in reviewed
     assert "**Reviewed and approved** by alice" in reviewed and record_.draft_sha256 in reviewed
     assert "Reviewed and approved</strong> by alice" in (folder / "reviewed.html").read_text()
+    # Then it is published like a postmortem: a version under weekly/<week>/ of the default
+    # target, holding the approved page byte for byte and the reviewed copies.
+    version = root / "published" / "weekly" / WEEK / "v1"
+    assert (version / "weekly_review.md").read_bytes() == draft.read_bytes()
+    assert (version / "reviewed.md").read_bytes() == path.read_bytes()
+    assert {"reviewed.html", "review.json", "weekly_review.html"} <= {
+        p.name for p in version.iterdir()
+    }
+    assert any(version.glob("**/*.svg"))
+    publication = Publication.model_validate_json((folder / PUBLISHED_FILE).read_text())
+    assert publication.approved_by == "alice" and publication.copies[0].version == 1
+    assert str(version) in status.message
     # Offline: the summary is omitted with a note, never invented.
     assert "> **No AI summary.** No model is configured" in draft.read_text()
 
@@ -119,6 +131,7 @@ def test_a_rejected_weekly_review_is_never_marked_reviewed(root: Path) -> None:
     assert path == folder / "weekly_review.md"
     assert read_status(folder).state == "rejected"
     assert not (folder / "reviewed.md").exists() and not (folder / "reviewed.html").exists()
+    assert not (root / "published").exists() and not (folder / PUBLISHED_FILE).exists()
     # The request for changes re-rendered the page with the edit and the review notes.
     text = path.read_text()
     assert text.startswith(edited) and "Round 1, bob** (request changes): Shorter" in text
