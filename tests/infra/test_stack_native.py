@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,8 +44,6 @@ from dotenv import dotenv_values
 from tasks.synthetic.embedded_s3 import embedded_s3
 from tasks.synthetic.generator import generate_incident
 from tests.prefect_server import PrefectServer, free_port, log_tail, stop, wait_until
-
-pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -132,10 +130,11 @@ class Stack:
             env.update({k: v or "" for k, v in dotenv_values(self.workdir / path).items()})
         raw = _as_dict(service.get("environment"))
         env.update({k: interpolate(v, self.variables) for k, v in raw.items()})
-        return {k: self.local(v) for k, v in env.items()}
+        return {k: self.local(v, service.get("volumes", [])) for k, v in env.items()}
 
-    def local(self, value: str) -> str:
-        """`value` with container addresses and volume paths replaced by local ones."""
+    def local(self, value: str, volumes: Sequence[str] = ()) -> str:
+        """`value` with container addresses, and paths in the service's named `volumes`,
+        replaced by local ones."""
         for container, native in self.addresses.items():
             value = value.replace(container, native)
         # The database's address comes in parts (PREFECT_SERVER_DATABASE_HOST, _PORT).
@@ -143,8 +142,10 @@ class Stack:
             return "127.0.0.1"
         if value == "5432":
             return str(self.pg_port)
-        for volume in SERVICES_VOLUMES:
+        for volume in volumes:
             name, _, mount = volume.partition(":")
+            if name.startswith((".", "/")):
+                continue  # a bind mount of the repository: not a service's data
             if value == mount or value.startswith(mount + "/"):
                 return str(self.volume(name)) + value.removeprefix(mount)
         return value
@@ -154,11 +155,6 @@ class Stack:
         service = SERVICES[name]
         entrypoint, command = service.get("entrypoint") or [], service.get("command") or []
         return [interpolate(part, self.variables) for part in [*entrypoint, *command]]
-
-
-SERVICES_VOLUMES = [
-    v for s in SERVICES.values() for v in s.get("volumes", []) if not v.startswith(("./", "/"))
-]
 
 
 def write_env_file(path: Path) -> dict[str, str]:
@@ -248,7 +244,10 @@ def postgres_service(stack: Stack) -> Iterator[Postgres]:
     try:
         (base / "pwfile").write_text(password + "\n")
         if as_root:
-            owner = pwd.getpwnam("postgres")
+            try:
+                owner = pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.fail(f"There is no `postgres` user to run PostgreSQL as root. {NO_POSTGRES}")
             os.chown(base, owner.pw_uid, owner.pw_gid)
             os.chown(base / "pwfile", owner.pw_uid, owner.pw_gid)
         data = base / "data"
@@ -460,6 +459,7 @@ def _published(running: Running, bucket: str) -> list[str]:
     return sorted(o["Key"] for o in listed.get("Contents", []))
 
 
+@pytest.mark.slow
 def test_the_compose_stack_runs_an_incident_through_review_on_postgres(running: Running) -> None:
     logs_bucket, publish_bucket = running.buckets
     spec, _ = generate_incident(
@@ -474,6 +474,8 @@ def test_the_compose_stack_runs_an_incident_through_review_on_postgres(running: 
         deployment = client.get("/deployments/name/postmortem-run/incident-postmortem")
         assert deployment.status_code == 200, deployment.text
         deployment_id = deployment.json()["id"]
+        weekly = client.get("/deployments/name/weekly-review/weekly-review").json()
+        assert [s["schedule"]["cron"] for s in weekly["schedules"]] == ["0 9 * * 1"]
         # The deploy job's directory: the image's WORKDIR in compose, the checkout here.
         [pull] = deployment.json()["pull_steps"]
         assert pull["prefect.deployments.steps.set_working_directory"]["directory"] == str(ROOT)
@@ -565,3 +567,40 @@ def test_the_compose_stack_runs_an_incident_through_review_on_postgres(running: 
     names = [h["name"] for h in history]
     assert names.index("Suspended") < names.index("Completed"), names
     assert not list((running.stack.workdir / "prefect-server").glob("*.db"))
+
+
+# --- the compose reading above, checked on its own (fast) --------------------------------------
+
+
+def test_interpolation_follows_compose() -> None:
+    variables = {"SET": "v", "EMPTY": ""}
+    assert interpolate("${SET:?missing} $SET $$SET", variables) == "v v $SET"
+    assert interpolate("${EMPTY:-d}|${EMPTY-d}|${UNSET-d}|${UNSET:-}", variables) == "d||d|"
+    with pytest.raises(AssertionError, match="UNSET is required"):
+        interpolate("${UNSET:?set UNSET in infra/.env}", variables)
+    with pytest.raises(AssertionError, match="EMPTY is required"):
+        interpolate("${EMPTY:?empty}", variables)
+
+
+def test_the_image_environment_is_read_from_the_dockerfile() -> None:
+    env = dockerfile_env(INFRA / "Dockerfile")
+    assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+    assert env["POSTMORTEM_OUT_DIR"] == "/data/postmortems"
+
+
+def test_services_are_given_local_addresses_and_folders(tmp_path: Path) -> None:
+    write_env_file(tmp_path / ".env")
+    variables = dict(dotenv_values(tmp_path / ".env"))
+    stack = Stack(tmp_path, variables, {"prefect-server:4200": "127.0.0.1:1234"}, pg_port=5555)
+    worker = stack.service_env("worker")
+    assert worker["PREFECT_API_URL"] == "http://127.0.0.1:1234/api"
+    assert worker["POSTMORTEM_OUT_DIR"] == str(tmp_path / "volumes" / "postmortem-drafts")
+    assert worker["AWS_SECRET_ACCESS_KEY"] == variables["WORKER_SECRET_KEY"]
+    assert "change-me" not in worker["AWS_SECRET_ACCESS_KEY"]
+    server = stack.service_env("prefect-server")
+    # The env file's auth string reaches the server; the two strings of the example stay equal.
+    assert server["PREFECT_SERVER_API_AUTH_STRING"] == variables["PREFECT_API_AUTH_STRING"]
+    assert (server["PREFECT_SERVER_DATABASE_HOST"], server["PREFECT_SERVER_DATABASE_PORT"]) == (
+        "127.0.0.1",
+        "5555",
+    )
