@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -158,21 +159,17 @@ class Stack:
 
 
 def write_env_file(path: Path) -> dict[str, str]:
-    """infra/.env as its example says to make it: every change-me value replaced by a fresh
-    secret (the two auth strings must stay equal, as the example says)."""
-    lines, values = [], {}
-    example = (INFRA / ".env.example").read_text("utf-8").splitlines()
-    prefect_password = secrets.token_urlsafe(12)
-    for line in example:
-        if "=" in line and not line.lstrip().startswith("#"):
-            name, _, value = line.partition("=")
-            if "change-me" in value:
-                fresh = prefect_password if "AUTH_STRING" in name else secrets.token_urlsafe(12)
-                value = re.sub(r"change-me[A-Za-z0-9-]*", fresh, value)
-            line, values[name] = f"{name}={value}", value
-        lines.append(line)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return values
+    """infra/.env made the README's way: each distinct change-me placeholder replaced by one
+    fresh secret everywhere it appears (so the two auth strings stay equal)."""
+    text = (INFRA / ".env.example").read_text("utf-8")
+    fresh: dict[str, str] = {}
+    text = re.sub(
+        r"change-me[a-z-]*",
+        lambda m: fresh.setdefault(m.group(0), secrets.token_urlsafe(18)),
+        text,
+    )
+    path.write_text(text, encoding="utf-8")
+    return {k: v or "" for k, v in dotenv_values(path).items()}
 
 
 def container_env(home: Path, env: dict[str, str]) -> dict[str, str]:
@@ -414,7 +411,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         checked = healthcheck(stack, "prefect-server")
         assert checked.returncode == 0, f"prefect-server healthcheck: {checked.stderr}"
 
+        began = time.monotonic()
         deployed = deploy_flows(stack)
+        print(f"deploy-flows took {time.monotonic() - began:5.1f} s")
         assert deployed.returncode == 0, (
             f"step 'deploy-flows' exited {deployed.returncode}:\n"
             f"{deployed.stdout[-3000:]}{deployed.stderr[-3000:]}"
@@ -520,6 +519,7 @@ def test_the_compose_stack_runs_an_incident_through_review_on_postgres(running: 
         assert paused["infrastructure_pid"], paused
         assert _published(running, publish_bucket) == []
 
+        began = time.monotonic()
         approved = subprocess.run(
             [
                 BIN / "postmortem",
@@ -538,6 +538,7 @@ def test_the_compose_stack_runs_an_incident_through_review_on_postgres(running: 
             check=False,
         )
         assert approved.returncode == 0, approved.stdout + approved.stderr
+        print(f"postmortem review --approve took {time.monotonic() - began:5.1f} s")
         wait_until(
             lambda: state_of(run["id"], "COMPLETED"),
             RUN_TIMEOUT,
@@ -589,8 +590,7 @@ def test_the_image_environment_is_read_from_the_dockerfile() -> None:
 
 
 def test_services_are_given_local_addresses_and_folders(tmp_path: Path) -> None:
-    write_env_file(tmp_path / ".env")
-    variables = dict(dotenv_values(tmp_path / ".env"))
+    variables = write_env_file(tmp_path / ".env")
     stack = Stack(tmp_path, variables, {"prefect-server:4200": "127.0.0.1:1234"}, pg_port=5555)
     worker = stack.service_env("worker")
     assert worker["PREFECT_API_URL"] == "http://127.0.0.1:1234/api"
@@ -604,3 +604,8 @@ def test_services_are_given_local_addresses_and_folders(tmp_path: Path) -> None:
         "127.0.0.1",
         "5555",
     )
+
+
+def test_a_missing_postgres_fails_the_run_saying_what_to_install() -> None:
+    with pytest.raises(pytest.fail.Exception, match=r"install Debian's postgresql package"):
+        _pg_program("no-such-postgres-program")
