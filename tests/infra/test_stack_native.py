@@ -373,6 +373,25 @@ def deploy_flows(stack: Stack) -> subprocess.CompletedProcess:
     )
 
 
+def start_worker(stack: Stack, name: str) -> tuple[subprocess.Popen, Path]:
+    """The `worker` service, as a fresh container: its own empty home (everything outside the
+    compose file's volumes is lost when a container is recreated)."""
+    env = container_env(stack.workdir / name, stack.service_env("worker"))
+    # Test speed only: the worker asks for new runs every 2 s instead of every 10 s.
+    env["PREFECT_WORKER_QUERY_SECONDS"] = "2"
+    log = stack.workdir / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            stack.command("worker"),
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return process, log
+
+
 @dataclass
 class Running:
     stack: Stack
@@ -380,10 +399,19 @@ class Running:
     postgres: Postgres
     s3: Any
     buckets: list[str]
-    worker: subprocess.Popen
-    worker_log: Path
     shell_env: dict[str, str]  # "your own shell": the API URL and the credential
     auth: tuple[str, str]
+    worker: subprocess.Popen | None = None
+    worker_log: Path | None = None
+
+    def recreate_worker(self, name: str) -> None:
+        if self.worker is not None:
+            stop(self.worker)
+        self.worker, self.worker_log = start_worker(self.stack, name)
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            stop(self.worker)
 
 
 @pytest.fixture(scope="module")
@@ -419,21 +447,6 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             f"{deployed.stdout[-3000:]}{deployed.stderr[-3000:]}"
         )
 
-        worker_env = container_env(workdir / "worker-home", stack.service_env("worker"))
-        # Test speed only: the worker asks for new runs every 2 s instead of every 10 s.
-        worker_env["PREFECT_WORKER_QUERY_SECONDS"] = "2"
-        worker_log = workdir / "worker.log"
-        with worker_log.open("wb") as out:
-            worker = subprocess.Popen(
-                stack.command("worker"),
-                cwd=ROOT,
-                env=worker_env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        stack_of.callback(stop, worker)
-
         auth_string = variables["PREFECT_API_AUTH_STRING"]
         user, _, password = auth_string.partition(":")
         shell_env = container_env(
@@ -445,9 +458,10 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
             },
         )
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-        yield Running(
-            stack, server, postgres, s3, buckets, worker, worker_log, shell_env, (user, password)
-        )
+        running = Running(stack, server, postgres, s3, buckets, shell_env, (user, password))
+        stack_of.callback(running.stop_worker)
+        running.recreate_worker("worker")
+        yield running
 
 
 # --- the test -----------------------------------------------------------------------------------
@@ -519,6 +533,10 @@ def test_the_compose_stack_runs_an_incident_through_review_on_postgres(running: 
         assert paused["infrastructure_pid"], paused
         assert _published(running, publish_bucket) == []
 
+        # While the draft waits, compose recreates the worker's container (an upgrade, a
+        # reboot): the resumed run must still find the results it persisted.
+        running.recreate_worker("worker-recreated")
+
         began = time.monotonic()
         approved = subprocess.run(
             [
@@ -567,6 +585,15 @@ def test_the_compose_stack_runs_an_incident_through_review_on_postgres(running: 
     )
     names = [h["name"] for h in history]
     assert names.index("Suspended") < names.index("Completed"), names
+    # Resumed from the top, the run took the logs and the analysis from its stored results
+    # rather than reading S3 and calling the analyst again.
+    tasks = running.postgres.fetch(
+        "SELECT task_key, state_name FROM task_run WHERE flow_run_id = $1 ORDER BY start_time",
+        uuid.UUID(run["id"]),
+    )
+    for stage in ("gather", "analysis"):
+        states = [t["state_name"] for t in tasks if t["task_key"].startswith(stage)]
+        assert states[-1:] == ["Cached"], (stage, tasks)
     assert not list((running.stack.workdir / "prefect-server").glob("*.db"))
 
 
