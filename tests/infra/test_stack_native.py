@@ -6,9 +6,10 @@ from the file, so that the test fails when the file drifts): PostgreSQL in a tem
 directory, `prefect server start` on it with basic auth from an env file written like
 infra/.env.example, the bucket initialisation against moto's S3 (standing in for MinIO), the
 deploy job (`prefect deploy` of infra/prefect.yaml) and a process worker. An `incident.resolved`
-event then starts a run that the worker executes; it drafts and suspends with nothing published,
-`postmortem review --approve` resumes it, the worker runs it again and it publishes the very
-draft. The flow run's rows are then read from PostgreSQL itself.
+event then starts a run that the worker executes; it drafts and suspends with nothing published.
+The worker is recreated as compose recreates a container (only the volumes survive), then
+`postmortem review --approve` resumes the run, the new worker runs it again from its persisted
+results and it publishes the very draft. The flow run's rows are read from PostgreSQL itself.
 
 What is not exercised: the images (none is built or pulled), MinIO itself and its `mc admin`
 user and policy, the container network, and the docker work pool.
