@@ -148,14 +148,18 @@ class PrefectServer:
         args: Sequence[str] = (),
     ) -> Self:
         """Start the server on `port` (a free loopback port by default) with its own home and
-        SQLite database, plus `env` and `args`; return at once (call `.ready()` to wait)."""
+        SQLite database (unless `env` names a database), plus `env` and `args`; return at once
+        (call `.ready()` to wait)."""
         home.mkdir(parents=True, exist_ok=True)
         port = port or free_port()
-        server_env = clean_env(
-            home,
-            PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-            **(env or {}),
-        )
+        env = env or {}
+        database = {}
+        # A connection URL would win over the parts (driver, host...) that `env` may give.
+        if not any(k.startswith("PREFECT_SERVER_DATABASE_") for k in env):
+            database["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = (
+                f"sqlite+aiosqlite:///{home / 'prefect.db'}"
+            )
+        server_env = clean_env(home, **database, **env)
         log = home / "server.log"
         command = [sys.executable, "-m", "prefect", "server", "start"]
         command += ["--host", "127.0.0.1", "--port", str(port), *args]

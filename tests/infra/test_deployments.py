@@ -90,5 +90,14 @@ def test_runs_start_where_the_image_keeps_the_code() -> None:
     dockerfile = (ROOT / "infra" / "Dockerfile").read_text(encoding="utf-8").splitlines()
     assert [line for line in dockerfile if line.startswith("FROM")] == ["FROM python:3.11-slim"]
     (workdir,) = [line.split()[1] for line in dockerfile if line.startswith("WORKDIR")]
-    (step,) = RAW["pull"]
-    assert step["prefect.deployments.steps.set_working_directory"]["directory"] == workdir
+    for name in ("incident-postmortem-docker", "weekly-review-docker"):
+        (step,) = DEPLOYMENTS[name]["pull"]
+        assert step["prefect.deployments.steps.set_working_directory"]["directory"] == workdir
+
+
+def test_process_runs_start_where_prefect_deploy_was_run() -> None:
+    # No pull step: `prefect deploy` records its own directory, the image's WORKDIR in the
+    # compose stack and the checkout for a worker run from one (test_stack_native.py runs it).
+    assert RAW["pull"] is None
+    for name in ("incident-postmortem", "weekly-review"):
+        assert "pull" not in DEPLOYMENTS[name], name
