@@ -414,10 +414,11 @@ def postmortem_run(
     `review_only` skips drafting and waits for a review of the draft already in the output folder
     (after a review timed out). Nothing is published without an approval of the exact draft.md.
     """
-    from flows.review import STATUS_FILE, wait_for_review
+    from flows.review import STATUS_FILE, refuse_a_second_live_run, wait_for_review
     from tasks.publish import PUBLISHED_FILE
 
     settings = settings or load_settings()
+    refuse_a_second_live_run(spec.id, settings)
     out_root = Path(out or settings.out_dir)
     out_dir = incident_dir(out_root, spec.id)
     draft = None

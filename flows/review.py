@@ -18,7 +18,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal, TypeVar
 from uuid import UUID
@@ -519,6 +519,64 @@ def _state_of(run_id: UUID) -> str:
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(run_id)
     return run.state.type.value if run.state else "unknown"
+
+
+def refuse_a_second_live_run(incident_id: str, settings: Settings) -> None:
+    """Raise ReviewError when an earlier run of `postmortem-run` for this incident is still
+    running or waiting for review: two runs would draft into the same folder and ask for two
+    reviews. An incident tool that sends `incident.resolved` twice must not cause that.
+
+    Of two runs started together, the earlier-created one goes on. A run left RUNNING or PAUSED by
+    a process that died stops counting once it is older than the review timeout.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterName,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.runtime import flow_run
+    from prefect.states import StateType
+    from prefect.utilities.urls import url_for
+
+    me = flow_run.id
+    if me is None:
+        return
+    # SCHEDULED too: a suspended run that was approved waits there ("Resuming") to run again.
+    live = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED]
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            flow_run_filter=FlowRunFilter(
+                name=FlowRunFilterName(any_=[f"review-{incident_id}"]),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=live)),
+            ),
+        )
+        mine = client.read_flow_run(me)
+    since = datetime.now(UTC) - timedelta(hours=settings.review_timeout_hours)
+    earlier = sorted(
+        (
+            r
+            for r in runs
+            if str(r.id) != me
+            and r.created is not None
+            and r.created >= since
+            and (r.created, str(r.id)) < (mine.created or datetime.now(UTC), me)
+        ),
+        key=lambda r: (r.created, str(r.id)),
+    )
+    if earlier:
+        first = earlier[0]
+        state = first.state.name if first.state else "running"
+        raise ReviewError(
+            f"Not drafting {incident_id} again: run {first.name} ({first.id}) is already "
+            f"{state.lower()} for it ({url_for(first) or 'see prefect flow-run ls'}); decide that "
+            f"one with `postmortem review {first.id}`, or cancel it with "
+            f"`prefect flow-run cancel {first.id}` to start over."
+        )
 
 
 def list_pending(limit: int = 50) -> list[PendingReview]:

@@ -9,9 +9,10 @@ import pytest
 from flows.postmortem import postmortem_run
 from flows.review import ReviewDecision
 from tasks.contracts import IncidentSpec, Publication, ReviewRecord, RunResult
+from tasks.errors import ReviewError
 from tasks.publish import sha256_file
 from tasks.settings import Settings
-from tests.review.conftest import tiny_spec
+from tests.review.conftest import Reviewer, tiny_spec, wait_for_status
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -139,3 +140,46 @@ def test_a_time_out_leaves_the_draft_unpublished_and_says_how_to_review_again(
     assert not (tmp_path / "p").exists()
     status = (tmp_path / spec.id / "review-status.json").read_text()
     assert '"timed_out"' in status
+
+
+class SecondRunFirst(Reviewer):
+    """While round 1 waits, starts a second run of the same incident (an incident tool sending
+    `incident.resolved` twice), then decides round 1 like any reviewer."""
+
+    def __init__(self, out_dir: Path, spec: IncidentSpec, second_out: Path) -> None:
+        super().__init__(
+            out_dir, [(1, ReviewDecision(decision="approve", reviewer="alice", comments="ok"))]
+        )
+        self.spec, self.second_out = spec, second_out
+        self.refusal: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            self.first_run_id = wait_for_status(self.out_dir, "waiting", 1).flow_run_id
+            try:
+                postmortem_run(self.spec, settings=Settings(**FAST), out=self.second_out)
+            except ReviewError as exc:
+                self.refusal = exc
+        except BaseException as exc:
+            self.errors.append(exc)
+        super()._run()
+
+
+def test_a_second_run_of_an_incident_under_review_is_refused(
+    tiny_logs: Path, tmp_path: Path
+) -> None:
+    spec = tiny_spec(tiny_logs, "INC-twice")
+    second_out = tmp_path / "second"
+    r = SecondRunFirst(tmp_path / spec.id, spec, second_out)
+    r.thread.start()
+    result = run_reviewed(spec, tmp_path)
+    r.thread.join(10)
+    assert not r.errors, r.errors
+
+    assert isinstance(r.refusal, ReviewError), "the second run was not refused"
+    message = str(r.refusal)
+    assert f"Not drafting {spec.id} again" in message and r.first_run_id in message
+    assert f"postmortem review {r.first_run_id}" in message
+    assert not (second_out / spec.id).exists()  # it drafted nothing
+    # The first run went on as if nothing happened.
+    assert result.review.state == "published"
