@@ -1,6 +1,7 @@
 """Ingest benchmark: our gather stage against DuckDB's read_json on the same files, in one run.
 
     python bench/ingest.py [--quick] [--scale 2.6] [--data bench/data/ingest] [--skip-s3]
+                           [--engines ours-local,duckdb] [--block-mb 2]
 
 The generator writes about 1 GB (uncompressed) of Fluent Bit k8s JSON lines, gzip, into a local
 folder (`--quick`: about 100 MB, for a smoke run). Each line is about 1 KB: the container's own
