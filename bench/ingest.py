@@ -1,6 +1,7 @@
 """Ingest benchmark: our gather stage against DuckDB's read_json on the same files, in one run.
 
     python bench/ingest.py [--quick] [--scale 2.6] [--data bench/data/ingest] [--skip-s3]
+                           [--engines ours-local,duckdb] [--block-mb 2]
 
 The generator writes about 1 GB (uncompressed) of Fluent Bit k8s JSON lines, gzip, into a local
 folder (`--quick`: about 100 MB, for a smoke run). Each line is about 1 KB: the container's own
@@ -229,6 +230,10 @@ class MotoServer:
 
 def child(args: argparse.Namespace) -> None:
     """Run one engine and print its figures as JSON on stdout."""
+    if args.block_mb:
+        from tasks.gather import decompress
+
+        decompress.DEFAULT_BLOCK_BYTES = int(args.block_mb * 1024 * 1024)
     folder = Path(args.data) / "logs" / APP_PREFIX
     out = Path(args.data) / f"out-{args.engine}"
     if args.engine == "ours-local":
@@ -279,6 +284,9 @@ def main() -> None:
         default=",".join(ENGINES),
         help="comma-separated subset of " + ", ".join(ENGINES),
     )
+    parser.add_argument(
+        "--block-mb", type=float, help="gather's block size in MiB (default: DEFAULT_BLOCK_BYTES)"
+    )
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--uri", help=argparse.SUPPRESS)
@@ -303,16 +311,19 @@ def main() -> None:
     if args.skip_s3 and "ours-s3" in engines:
         engines.remove("ours-s3")
     results = {}
+    block = ["--block-mb", str(args.block_mb)] if args.block_mb else []
     for engine in engines:
         if engine == "ours-s3":
             server = MotoServer()
             try:
                 uri = server.upload(data / "logs" / APP_PREFIX)
-                figures = run_engine(engine, data, ["--endpoint", server.endpoint, "--uri", uri])
+                figures = run_engine(
+                    engine, data, ["--endpoint", server.endpoint, "--uri", uri, *block]
+                )
             finally:
                 server.stop()
         else:
-            figures = run_engine(engine, data, [])
+            figures = run_engine(engine, data, block)
         if figures:
             results[engine] = figures
 

@@ -37,9 +37,13 @@ from isal import isal_zlib
 from tasks.contracts import RejectTally
 
 #: Lines per parse job come in blocks of about this size: big enough that per-block overhead
-#: (a parse call, an Arrow table, maybe a trip to another process) vanishes, small enough that
-#: a few blocks in flight per worker stay far below the memory budget.
-DEFAULT_BLOCK_BYTES = 8 * 1024 * 1024
+#: (a parse call, ~80 Arrow kernel calls, maybe a trip to another process) stays small, small
+#: enough that peak memory does not follow the objects' size. Every block in flight holds its
+#: bytes plus the Arrow tables parsing builds from them, and readers hold one more each while
+#: they wait for a slot: with 8 MiB blocks, gather's peak grew a third from 2 to 7.5 MB objects;
+#: with 2 MiB it stays flat, at no cost in speed (1 MiB costs more CPU per GB). See
+#: docs/readme/gather-speed.md.
+DEFAULT_BLOCK_BYTES = 2 * 1024 * 1024
 READ_BYTES = 1024 * 1024
 
 #: How much decompressed data format sniffing looks at.

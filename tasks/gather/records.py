@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from tasks.contracts import LogFormat
+from tasks.gather import decompress
 from tasks.gather.decompress import (
-    DEFAULT_BLOCK_BYTES,
     MAX_WHOLE_OBJECT_BYTES,
     READ_BYTES,
     SNIFF_BYTES,
@@ -45,7 +45,7 @@ def open_records(
     fmt: LogFormat,
     *,
     max_line_bytes: int,
-    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    block_bytes: int | None = None,
     max_whole_bytes: int = MAX_WHOLE_OBJECT_BYTES,
 ) -> OpenedObject:
     """Decompress, decode and sniff `raw` (stored bytes); `fmt` AUTO is resolved here.
@@ -68,6 +68,9 @@ def open_records(
         head, stream = peek(stream, SNIFF_BYTES)  # sniff the text, not the encoded bytes
     if fmt is LogFormat.AUTO:
         fmt = sniff_format(key, head)
+    if block_bytes is None:
+        # Looked up per call, not bound at import, so that bench/ingest.py --block-mb can vary it.
+        block_bytes = decompress.DEFAULT_BLOCK_BYTES
     if needs_whole_object(fmt):
         blocks = _whole(stream, max_whole_bytes)
     else:

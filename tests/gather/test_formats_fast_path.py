@@ -204,3 +204,45 @@ def test_strings_pyarrow_reads_as_timestamps_keep_their_text():
         "day": "2026-01-05 10:00:00",
         "events": [{"at": "2026-01-05T09:59:00Z", "n": 0}],
     }
+
+
+def test_fluentbit_keys_declared_as_text_but_holding_other_types_parse_as_the_exact_path_does():
+    """The Fluent Bit schema declares `time`, `stream`, `log` and the Kubernetes names as
+    strings; a block where one of them is a number, an object or absent must still give the
+    reference rows (read_json refuses the schema, and the block is read by inference)."""
+
+    def changed(i: int, key: str, value) -> bytes:
+        record = orjson.loads(_k8s(i, '{"level":"info","msg":"a"}'))
+        if key == "host":
+            record["kubernetes"]["host"] = value
+        else:
+            record[key] = value
+        return orjson.dumps(record)
+
+    odd = {"time": 1767607200.5, "stream": 2, "log": {"msg": "an object"}, "host": 12}
+    for key, value in odd.items():
+        # Every line so: read_json infers the block once the schema is refused.
+        block = b"\n".join(changed(i, key, value) for i in range(4)) + b"\n"
+        assert _fast_json_table(block, 1, fluentbit_k8s._FLUENTBIT_SCHEMA) is not None
+        assert len(_assert_same(LogFormat.FLUENTBIT_K8S, block)) == 4
+        # One line so: the block takes the exact path for that line.
+        block = b"\n".join([*_k8s_block(5), changed(5, key, value)]) + b"\n"
+        assert len(_assert_same(LogFormat.FLUENTBIT_K8S, block)) == 6
+
+
+def test_fluentbit_second_precision_times_are_read_once_as_text():
+    """pyarrow would take a second-precision `time` for a timestamp and the block would be
+    read twice; declared as a string it is read once, and the rows are the exact path's."""
+    lines = [
+        k8s_record("web-7d9f8b6c5d-x2x40", f'{{"msg":"m{i}"}}', {"app": "web"}).replace(
+            b"10:00:00.123456789Z", f"10:00:0{i}Z".encode()
+        )
+        for i in range(3)
+    ]
+    block = b"\n".join(lines) + b"\n"
+    got = _fast_json_table(block, 1, fluentbit_k8s._FLUENTBIT_SCHEMA)
+    assert got is not None and got[0].schema.field("time").type == pa.string()
+    # No `logtag` in these records: a declared key that no line has is not a column.
+    assert "logtag" not in got[0].column_names
+    rows = _assert_same(LogFormat.FLUENTBIT_K8S, block)
+    assert [r["ts"].second for r in rows] == [0, 1, 2]

@@ -454,6 +454,10 @@ def render_attrs(entries: Sequence[tuple[str, AttrValue]], n: int) -> pa.Array:
             entry = _attr_entry(prefix, Unquoted(text.values.dictionary))
             part = pc.take(entry, text.values.indices)
         else:
+            inline = _inline_entry(prefix, text)
+            if inline is not None:
+                parts.extend(inline)
+                continue
             part = _attr_entry(prefix, text)
         # binary_join_element_wise(null_handling="skip") drops all-null rows in pyarrow 26,
         # so absent entries become "" and each entry carries its own comma.
@@ -483,6 +487,22 @@ def _longest(values: pa.Array) -> int | None:
     if lengths is not None and len(lengths) and lengths.max() + 2 <= ATTR_VALUE_MAX_CHARS:
         return int(lengths.max()) if values.null_count < len(values) else None
     return pc.max(pc.binary_length(values)).as_py()
+
+
+def _inline_entry(prefix: str, text: AttrValue) -> list[str | pa.Array] | None:
+    """`"key":value,` as pieces of the join that builds the objects, when every row has the
+    value and none is over-long: the entry's own join would copy all of its text once more.
+    None otherwise (the entry is then built on its own, with its nulls and notes)."""
+    values = text.values if isinstance(text, Unquoted) else text
+    if not isinstance(values, pa.Array) or isinstance(values, pa.DictionaryArray):
+        return None
+    if values.null_count or not len(values):
+        return None
+    quote = '"' if isinstance(text, Unquoted) else ""
+    longest = _longest(values)
+    if longest is None or longest + 2 * len(quote) > ATTR_VALUE_MAX_CHARS:
+        return None
+    return [prefix + quote, values, quote + ","]
 
 
 def _attr_entry(prefix: str, text: AttrValue) -> pa.Array:

@@ -31,12 +31,29 @@ _PIECE_BYTES = 1 << 20
 _READ_BLOCK_BYTES = 4 << 20
 
 
-def read_json_table(data: bytes | pa.Buffer, block_bytes: int = _READ_BLOCK_BYTES) -> pa.Table:
-    # Types are inferred, not declared: apps disagree on what a key holds ("ts" is a string
-    # here and epoch millis there), and unknown keys are wanted for attrs.
-    # One thread: gather already runs one parser process per core.
+def read_json_table(
+    data: bytes | pa.Buffer,
+    block_bytes: int = _READ_BLOCK_BYTES,
+    schema: pa.Schema | None = None,
+) -> pa.Table:
+    """The block as pyarrow reads it. `schema` declares the types of a format's known keys
+    (string where the key is text): read_json then neither infers them nor guesses
+    timestamps in them. Other keys are still inferred: they are wanted for attrs. When a
+    declared key holds another JSON type somewhere, the block is read with inference alone,
+    as if no schema had been given."""
+    # One thread: gather already runs one parser per core.
     read = pj.ReadOptions(use_threads=False, block_size=block_bytes)
-    table = pj.read_json(pa.BufferReader(data), read_options=read)
+    table = None
+    if schema is not None:
+        parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+        try:
+            table = _without_absent(pj.read_json(pa.BufferReader(data), read, parse), schema)
+        except pa.ArrowInvalid:
+            table = None
+    if table is None:
+        # Types are inferred, not declared: apps disagree on what a key holds ("ts" is a
+        # string here and epoch millis there), and unknown keys are wanted for attrs.
+        table = pj.read_json(pa.BufferReader(data), read_options=read)
     if not _has_timestamps(table.schema):
         return table
     # pyarrow reads "2026-01-05", "2026-01-05 10:00:00" and second-precision ISO strings as
@@ -45,6 +62,18 @@ def read_json_table(data: bytes | pa.Buffer, block_bytes: int = _READ_BLOCK_BYTE
     # per-line path sees.
     parse = pj.ParseOptions(explicit_schema=_untimed(table.schema))
     return pj.read_json(pa.BufferReader(data), read_options=read, parse_options=parse)
+
+
+def _without_absent(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Declared columns that no line had dropped, as inference (a null-typed column, which
+    FieldSet skips) would have left them. Declared struct members are looked up by name, so
+    an all-null member inside a struct changes nothing."""
+    absent = [
+        i
+        for i, name in enumerate(table.column_names)
+        if name in schema.names and table.column(i).null_count == table.num_rows
+    ]
+    return table.drop_columns([table.column_names[i] for i in absent]) if absent else table
 
 
 def _has_timestamps(schema: pa.Schema) -> bool:
@@ -88,7 +117,9 @@ def _utf8_ok(data: bytes) -> bool:
     return True
 
 
-def _fast_json_table(data: bytes, first_line: int) -> tuple[pa.Table, LineIndex] | None:
+def _fast_json_table(
+    data: bytes, first_line: int, schema: pa.Schema | None = None
+) -> tuple[pa.Table, LineIndex] | None:
     """The block read by pyarrow, or None unless every non-blank line gave exactly one row."""
     index = LineIndex(data, first_line)
     if not index.count:
@@ -96,7 +127,7 @@ def _fast_json_table(data: bytes, first_line: int) -> tuple[pa.Table, LineIndex]
     if not _utf8_ok(data):
         return None
     try:
-        table = read_json_table(data)
+        table = read_json_table(data, schema=schema)
     except (pa.ArrowException, ValueError):
         return None
     # Back-to-back records ({..}{..}) give extra rows, and a value may run on over a line
@@ -157,19 +188,21 @@ RowsFn = Callable[[FieldSet, np.ndarray, Callable, ParseContext, RejectTally], p
 _Read = tuple[pa.Table, LineIndex]
 
 
-def json_parser(rows: RowsFn, nested_paths: Sequence[KeyPath]) -> Parser:
+def json_parser(
+    rows: RowsFn, nested_paths: Sequence[KeyPath], schema: pa.Schema | None = None
+) -> Parser:
     """A parser for one JSON-lines format: the fast path on the whole block; when pyarrow
     refuses it, the fast path on 1 MiB pieces, and the per-line path on the pieces it still
     refuses. A few bad lines cost a few pieces this way, not the whole block."""
 
     def parse(data: bytes, first_line: int, ctx: ParseContext) -> tuple[pa.Table, RejectTally]:
-        fast = _json_fast(data, first_line, ctx, rows)
+        fast = _json_fast(data, first_line, ctx, rows, schema)
         if fast is not None:
             return fast
         parts = []
         run: list[_Read] = []
         for start, piece in _cut(data, first_line, _PIECE_BYTES):
-            got = _fast_json_table(piece, start)
+            got = _fast_json_table(piece, start, schema)
             if got is not None:
                 run.append(got)
                 continue
@@ -222,10 +255,10 @@ def _json_slow(
 
 
 def _json_fast(
-    data: bytes, first_line: int, ctx: ParseContext, rows: RowsFn
+    data: bytes, first_line: int, ctx: ParseContext, rows: RowsFn, schema: pa.Schema | None
 ) -> tuple[pa.Table, RejectTally] | None:
     """The fast path alone: None when pyarrow cannot read the block line for line."""
-    got = _fast_json_table(data, first_line)
+    got = _fast_json_table(data, first_line, schema)
     return None if got is None else _rows_from_reads([got], rows, ctx)
 
 

@@ -184,7 +184,31 @@ _FLUENTBIT_NESTED = (*NESTED_PATHS, *_K8S_PATHS.values())
 _FLUENTBIT_PATHS = {**_K8S_PATHS, "stream": ("stream",)}
 
 
-_parse = json_parser(_fluentbit_rows, _FLUENTBIT_NESTED)
+# The keys Fluent Bit itself writes, all text. `date` (epoch seconds) stays inferred: it may
+# be an integer or a float, and attrs and ts_from_epoch read either.
+_FLUENTBIT_SCHEMA = pa.schema(
+    [
+        ("time", pa.string()),
+        ("stream", pa.string()),
+        ("logtag", pa.string()),
+        ("log", pa.string()),
+        (
+            K8S,
+            pa.struct(
+                [
+                    ("pod_name", pa.string()),
+                    ("namespace_name", pa.string()),
+                    ("container_name", pa.string()),
+                    ("container_image", pa.string()),
+                    ("host", pa.string()),
+                ]
+            ),
+        ),
+    ]
+)
+
+
+_parse = json_parser(_fluentbit_rows, _FLUENTBIT_NESTED, _FLUENTBIT_SCHEMA)
 
 
 def parse(data: bytes, first_line: int, ctx: ParseContext) -> tuple[pa.Table, RejectTally]:
