@@ -42,7 +42,7 @@ from tasks.contracts import RejectTally
 #: bytes plus the Arrow tables parsing builds from them, and readers hold one more each while
 #: they wait for a slot: with 8 MiB blocks, gather's peak grew a third from 2 to 7.5 MB objects;
 #: with 2 MiB it stays flat, at no cost in speed (1 MiB costs more CPU per GB). See
-#: docs/readme/gather-speed.md.
+#: docs/ingest.md.
 DEFAULT_BLOCK_BYTES = 2 * 1024 * 1024
 READ_BYTES = 1024 * 1024
 
