@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tasks.contracts import IncidentSpec, TimeWindow, WindowSet, evidence_id, object_id
+from tasks.workers import BoundedExecutor
 
 UNKNOWN_SERVICE = "(unknown)"
 
@@ -92,9 +93,15 @@ class FrameSource:
     memory (tests, small frames). The baseline stage reads the few columns each step needs,
     batch by batch, so its memory follows the number of rows in the windows (a few numbers
     per row), not the size of the messages.
+
+    `pool`, when given (a Dask cluster, see tasks/baseline/_dask.py), runs the per-batch work
+    of `basics` and of the pattern miner's masking; its results are merged here in batch order.
     """
 
-    def __init__(self, frame: pd.DataFrame | pa.Table | Path | str) -> None:
+    def __init__(
+        self, frame: pd.DataFrame | pa.Table | Path | str, pool: BoundedExecutor | None = None
+    ) -> None:
+        self.pool = pool
         self._file: pq.ParquetFile | None = None
         self._table: pa.Table | None = None
         if isinstance(frame, Path | str):
@@ -173,14 +180,25 @@ class FrameSource:
             if "ts" not in self.column_names:
                 raise KeyError("ts")
             ts_parts, change_parts = [], []
-            for _, batch in self.batches(["ts", "attrs"]):
-                table = pa.Table.from_batches([batch])
-                ts_parts.append(_ts_us(table))
-                change_parts.append(_change_record_mask(table))
+            batches = (batch for _, batch in self.batches(["ts", "attrs"]))
+            parts = (
+                map(_batch_basics, batches)
+                if self.pool is None
+                else self.pool.map_in_order(_batch_basics, batches)
+            )
+            for ts_part, change_part in parts:
+                ts_parts.append(ts_part)
+                change_parts.append(change_part)
             ts = np.concatenate(ts_parts) if ts_parts else np.zeros(0, dtype=np.int64)
             change = np.concatenate(change_parts) if change_parts else np.zeros(0, dtype=bool)
             self._basics = (ts, change)
         return self._basics
+
+
+def _batch_basics(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+    """`FrameSource.basics` of one batch of the columns ts and attrs."""
+    table = pa.Table.from_batches([batch])
+    return _ts_us(table), _change_record_mask(table)
 
 
 def _from_pandas(frame: pd.DataFrame) -> pa.Table:

@@ -1,0 +1,99 @@
+"""The baseline stage's per-batch work on a Dask cluster, merged on the driver in batch order.
+
+Used only when `settings.dask_address` is set (with tasks/gather/_dask.py, the only modules
+importing Dask). Two passes of the stage are spread, each a function of one batch alone:
+
+- `FrameSource.basics`: per batch of the columns ts and attrs, the row times and the RE2 scan
+  of attrs for CloudTrail change records (`frame._batch_basics`);
+- the pattern miner's masking: per chunk of messages, the regexes and the dictionary encoding
+  (`patterns._encode_chunk`), which return the chunk's distinct masked messages and codes.
+
+The driver still reads logs.parquet, a batch at a time, and sends each batch to the cluster; it
+takes the results back in the order it sent them, so the frame arrays and the global index of
+masked messages are built exactly as locally (the findings are the same by construction, and
+tests/baseline/test_dask.py compares them). Sending the batches, rather than letting workers
+read row groups of logs.parquet by path, works on any cluster: the file lives in the driver's
+output folder, and workers need no shared filesystem. The cost is the driver's link: it sends
+the columns the work reads (ts and attrs, then the messages of the rows in the windows), which
+a cluster's network carries far faster than one core masks them (figures in
+docs/scale-out.md). Mining the distinct masked messages, the view pass and everything after
+stay on the driver: they need every batch at once, or cost little.
+
+Batches run as plain Dask tasks on prefect-dask's client, never as Prefect task runs: there are
+thousands per draft, and each would cost API calls and a persisted result, while they have no
+side effects and a rerun after a lost worker costs only time. Their keys name them
+(`baseline-encode-chunk-<n>-<run>`), for the dashboard and for an error. A batch that fails
+fails the stage with one StageError naming the work and the batch: the findings would be
+wrong without it, so nothing is published from a partial baseline.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from distributed.cfexecutor import ClientExecutor
+from prefect_dask import DaskTaskRunner
+
+from tasks.errors import StageError
+from tasks.settings import Settings
+from tasks.workers import BoundedExecutor
+
+#: What each function sent to the cluster does, for an error message.
+_WORK = {
+    "_batch_basics": "reading row times and change records of frame batch",
+    "_encode_chunk": "masking message chunk",
+}
+
+
+class _ClusterExecutor(ClientExecutor):
+    """Dask's concurrent.futures executor, with named keys and a worker's failure as StageError."""
+
+    def __init__(self, client: Any) -> None:
+        super().__init__(client, pure=False)
+        self._run = uuid.uuid4().hex[:8]
+        self._counters: dict[str, Iterator[int]] = {}
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
+        name = fn.__name__
+        number = next(self._counters.setdefault(name, itertools.count()))
+        key = f"baseline-{name.strip('_').replace('_', '-')}-{number}-{self._run}"
+        what = f"{_WORK.get(name, name)} {number}"
+        inner = super().submit(fn, *args, key=key, **kwargs)
+        outer: cf.Future = cf.Future()
+        outer.set_running_or_notify_cancel()
+
+        def relay(done: cf.Future) -> None:
+            if done.cancelled():
+                outer.set_exception(
+                    StageError("baseline", f"the Dask task {what} ({key}) was cancelled.")
+                )
+                return
+            exc = done.exception()
+            if exc is None:
+                outer.set_result(done.result())
+                return
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            outer.set_exception(
+                StageError(
+                    "baseline",
+                    f"the Dask worker {what} ({key}) failed: {type(exc).__name__}: {first}",
+                )
+            )
+
+        inner.add_done_callback(relay)
+        return outer
+
+
+@contextmanager
+def cluster_pool(settings: Settings) -> Iterator[BoundedExecutor]:
+    """The cluster at `settings.dask_address` as a pool for `FrameSource` and the miner."""
+    with DaskTaskRunner(address=settings.dask_address) as runner:
+        workers = runner.client.scheduler_info()["workers"].values()
+        threads = max(1, sum(w.get("nthreads", 1) for w in workers))
+        # As in gather: enough batches queued that no worker thread waits on the driver.
+        yield BoundedExecutor(_ClusterExecutor(runner.client), 2 * threads + 2)
