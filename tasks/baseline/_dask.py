@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import itertools
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from distributed.cfexecutor import ClientExecutor
@@ -46,6 +48,7 @@ from tasks.workers import BoundedExecutor
 #: What each function sent to the cluster does, for an error message.
 _WORK = {
     "_batch_basics": "reading row times and change records of frame batch",
+    "_row_group_basics": "reading row times and change records of row group",
     "_encode_chunk": "masking message chunk",
 }
 
@@ -89,11 +92,28 @@ class _ClusterExecutor(ClientExecutor):
         return outer
 
 
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def workers_see_file(client: Any, path: Path) -> bool:
+    """Whether every worker sees this file at this path, the same size and modification time."""
+    local = _stat(str(path))
+    seen = client.run(_stat, str(path))
+    return local is not None and bool(seen) and all(s == local for s in seen.values())
+
+
 @contextmanager
-def cluster_pool(settings: Settings) -> Iterator[BoundedExecutor]:
-    """The cluster at `settings.dask_address` as a pool for `FrameSource` and the miner."""
+def cluster_pool(settings: Settings, parquet_path: Path) -> Iterator[tuple[BoundedExecutor, bool]]:
+    """The cluster at `settings.dask_address` as a pool for `FrameSource` and the miner, and
+    whether its workers can read `parquet_path` themselves."""
     with DaskTaskRunner(address=settings.dask_address) as runner:
         workers = runner.client.scheduler_info()["workers"].values()
         threads = max(1, sum(w.get("nthreads", 1) for w in workers))
         # As in gather: enough batches queued that no worker thread waits on the driver.
-        yield BoundedExecutor(_ClusterExecutor(runner.client), 2 * threads + 2)
+        pool = BoundedExecutor(_ClusterExecutor(runner.client), 2 * threads + 2)
+        yield pool, workers_see_file(runner.client, parquet_path)

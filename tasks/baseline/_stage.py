@@ -73,8 +73,9 @@ def findings_from_parquet(
     # Imported here: without an address, Dask is never imported.
     from tasks.baseline._dask import cluster_pool
 
-    with cluster_pool(settings) as pool:
-        return _findings_from(FrameSource(parquet_path, pool), windows, incident_id, settings)
+    with cluster_pool(settings, parquet_path) as (pool, shared):
+        frame = FrameSource(parquet_path, pool, pool_reads_file=shared)
+        return _findings_from(frame, windows, incident_id, settings)
 
 
 def _findings_from(

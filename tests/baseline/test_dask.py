@@ -24,12 +24,16 @@ from tasks.baseline.frame import FrameSource, candidate_windows
 from tasks.baseline.patterns import mine_pattern_codes
 from tasks.contracts import Source, WindowSet
 from tasks.errors import StageError
+from tasks.gather import _stage as gather_stage
 from tasks.gather import gather_logs
 from tasks.settings import Settings
 from tasks.synthetic.generator import S3Sink, generate_incident
 from tasks.workers import BoundedExecutor
-from tests.gather.test_dask import cluster  # noqa: F401  (the LocalCluster fixture)
+from tests.gather import test_dask as gather_dask
 from tests.gather.test_gather import T0, WINDOW, jl, lines
+
+#: The LocalCluster of two worker processes, the gather tests' fixture.
+cluster = gather_dask.cluster
 
 # --------------------------------------------------------------------------------------------
 # Plain functions
@@ -153,13 +157,16 @@ def incident(tmp_path_factory, moto_endpoint: str) -> tuple[Path, WindowSet, str
     )
     windows = candidate_windows(spec)
     out = tmp_path_factory.mktemp("gathered")
-    gathered = gather_logs(
-        spec.sources,
-        [windows.incident, *windows.baselines],
-        out,
-        spec.id,
-        Settings(s3_endpoint_url=moto_endpoint),
-    )
+    with pytest.MonkeyPatch.context() as mp:
+        # Several row groups, so that workers reading the file have several to share.
+        mp.setattr(gather_stage, "ROW_GROUP_ROWS", 4096)
+        gathered = gather_logs(
+            spec.sources,
+            [windows.incident, *windows.baselines],
+            out,
+            spec.id,
+            Settings(s3_endpoint_url=moto_endpoint),
+        )
     return gathered.parquet_path, windows, spec.id
 
 
@@ -168,25 +175,36 @@ def _baseline_tasks(client) -> list[dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("shared", [True, False], ids=["workers-read-the-file", "driver-sends"])
 def test_findings_on_dask_are_those_of_a_local_run_and_ran_on_the_workers(
-    incident,
-    cluster: str,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    incident, cluster: str, monkeypatch: pytest.MonkeyPatch, shared: bool
 ) -> None:
     distributed = pytest.importorskip("distributed")
+    from tasks.baseline import _dask
+
     path, windows, incident_id = incident
     # Small batches, so that many are in flight on both workers and merged in order.
     monkeypatch.setattr(frame, "BATCH_ROWS", 2048)
-    batches = len(list(FrameSource(path).batches(["ts"])))
-    assert batches > 8
+    source = FrameSource(path)
+    batches = len(list(source.batches(["ts"])))
+    groups = source._file.num_row_groups
+    assert batches > 8 and groups > 1
+    if not shared:
+        # As on a cluster without shared storage: the workers cannot open the driver's file.
+        monkeypatch.setattr(_dask, "workers_see_file", lambda client, path: False)
     settings = Settings()
     local = findings_from_parquet(path, windows, incident_id, settings)
     with distributed.Client(cluster) as client:
         client.get_task_stream()  # starts the scheduler's record of tasks
+        started = time.time()
         remote = findings_from_parquet(
             path, windows, incident_id, settings.model_copy(update={"dask_address": cluster})
         )
-        ran = _baseline_tasks(client)
+        ran = [
+            t
+            for t in client.get_task_stream(start=started)
+            if str(t["key"]).startswith("baseline-")
+        ]
         workers = set(client.scheduler_info()["workers"])
 
     assert remote.suspects and remote.patterns
@@ -194,10 +212,12 @@ def test_findings_on_dask_are_those_of_a_local_run_and_ran_on_the_workers(
         mode="json", exclude={"settings"}
     )
     assert remote.settings["dask_address"] == cluster
-    # Every batch of the frame went through a worker process, for each of the two passes.
-    basics = [t for t in ran if str(t["key"]).startswith("baseline-batch-basics-")]
-    masking = [t for t in ran if str(t["key"]).startswith("baseline-encode-chunk-")]
-    assert len(basics) == batches
+    # Every batch (or row group) of the frame went through a worker process, in both passes.
+    keys = [str(t["key"]) for t in ran]
+    by_group = [k for k in keys if k.startswith("baseline-row-group-basics-")]
+    by_batch = [k for k in keys if k.startswith("baseline-batch-basics-")]
+    masking = [k for k in keys if k.startswith("baseline-encode-chunk-")]
+    assert (len(by_group), len(by_batch)) == ((groups, 0) if shared else (0, batches))
     assert 1 < len(masking) <= batches  # only batches with rows in a window have messages
     assert {t["worker"] for t in ran} <= workers
     assert all(t["startstops"] for t in ran)
@@ -223,7 +243,7 @@ def _mend_masking() -> None:
 @pytest.mark.slow
 def test_a_failure_on_a_worker_fails_the_stage_with_one_sentence_naming_the_batch(
     incident,
-    cluster: str,  # noqa: F811
+    cluster: str,
 ) -> None:
     distributed = pytest.importorskip("distributed")
     path, windows, incident_id = incident
