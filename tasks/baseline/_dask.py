@@ -80,7 +80,8 @@ class _ClusterExecutor(ClientExecutor):
             if exc is None:
                 outer.set_result(done.result())
                 return
-            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            # One line: Dask's own messages run over several ("...This frequently\noccurs if").
+            first = " ".join(str(exc).split())[:300]
             outer.set_exception(
                 StageError(
                     "baseline",
