@@ -9,7 +9,8 @@ uses a fresh `distributed.LocalCluster(processes=True, threads_per_worker=1)`; i
 not timed (a real cluster is already running). Every run must give the same manifest and the
 same number of rows as the local run, or the benchmark stops; so must the baseline stage's
 findings (on the generated incident's windows), timed apart on the same cluster, twice: on
-fresh workers, then warm (a real cluster's workers have imported the code already).
+fresh workers, then warm (a real cluster's workers have imported the code already), then warm
+with the driver sending the columns (as on a cluster without shared storage).
 
 It prints, per run: wall seconds, speed-up against 1 worker and against the local run (no
 Dask), CPU seconds of the driver and of the workers, the Parquet parts' bytes sent to the
@@ -149,6 +150,16 @@ def run_dask(folder: Path, out: Path, workers: int, windows) -> dict:
         )
         stage["cold_seconds"] = cold["seconds"]
         stage["cold_worker_cpu"] = cold["worker_cpu"]
+        # The workers of a LocalCluster see the driver's logs.parquet; on a cluster without
+        # shared storage the driver sends the columns instead (see tasks/baseline/_dask.py).
+        from tasks.baseline import _dask
+
+        shared = _dask.workers_see_file
+        _dask.workers_see_file = lambda client, path: False
+        try:
+            sent = _baseline_on(client, result.parquet_path, windows, cluster.scheduler_address)
+        finally:
+            _dask.workers_see_file = shared
     return {
         "seconds": seconds,
         "driver_cpu": driver_cpu,
@@ -156,6 +167,7 @@ def run_dask(folder: Path, out: Path, workers: int, windows) -> dict:
         "manifest": result.manifest,
         "load": load,
         "baseline": stage,
+        "baseline_sent": sent,
     }
 
 
@@ -229,8 +241,9 @@ def main() -> None:
         run = run_dask(folder, data / f"out-dask-{n}", n, windows)
         if _comparable(run["manifest"]) != reference:
             raise SystemExit(f"{n} Dask workers gave a different manifest from the local run")
-        if run["baseline"]["findings"] != runs["local"]["baseline"]["findings"]:
-            raise SystemExit(f"{n} Dask workers gave different findings from the local run")
+        for stage in ("baseline", "baseline_sent"):
+            if run[stage]["findings"] != runs["local"]["baseline"]["findings"]:
+                raise SystemExit(f"{n} Dask workers gave different findings from the local run")
         runs[f"dask x{n}"] = run
         print(
             f"dask x{n}: gather {run['seconds']:.1f} s, baseline {run['baseline']['seconds']:.1f} s",
@@ -238,26 +251,29 @@ def main() -> None:
         )
 
     rows = runs["local"]["manifest"].stats.rows_kept
-    for stage, stage_runs in (
-        ("gather", runs),
-        ("baseline", {name: r["baseline"] for name, r in runs.items()}),
-    ):
+    baseline_runs = {name: r["baseline"] for name, r in runs.items()}
+    baseline_runs.update(
+        {f"{name} sent": r["baseline_sent"] for name, r in runs.items() if "baseline_sent" in r}
+    )
+    for stage, stage_runs in (("gather", runs), ("baseline", baseline_runs)):
         one = stage_runs.get("dask x1")
         local = stage_runs["local"]["seconds"]
         print(
-            f"\n{stage:<10}{'seconds':>9}{'vs 1 worker':>12}{'vs local':>9}{'MB/s':>7}"
+            f"\n{stage:<15}{'seconds':>9}{'vs 1 worker':>12}{'vs local':>9}{'MB/s':>7}"
             f"{'driver CPU s':>13}{'worker CPU s':>13}{'load':>6}"
         )
         for name, r in stage_runs.items():
             vs_one = f"{one['seconds'] / r['seconds']:.2f}x" if one and name != "local" else "-"
             print(
-                f"{name:<10}{r['seconds']:>9.1f}{vs_one:>12}"
+                f"{name:<15}{r['seconds']:>9.1f}{vs_one:>12}"
                 f"{local / r['seconds']:>8.2f}x{mb / r['seconds']:>7.1f}"
                 f"{r['driver_cpu']:>13.1f}{r['worker_cpu']:>13.1f}{r['load']:>6.2f}"
             )
         if stage == "baseline":
             print(
-                "(Dask rows: a second run on warm workers; the first, on fresh workers: "
+                "(Dask rows: runs on warm workers, which read logs.parquet's row groups "
+                "themselves, or, 'sent', receive its columns from the driver; the first run, on "
+                "fresh workers: "
                 + ", ".join(
                     f"{name} {r['cold_seconds']:.1f} s and {r['cold_worker_cpu']:.1f} worker CPU s"
                     for name, r in stage_runs.items()

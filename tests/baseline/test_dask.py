@@ -227,7 +227,8 @@ def _break_masking() -> None:
     from tasks.baseline import patterns
 
     def broken(arr):
-        raise MemoryError("the worker ran out of memory (injected)")
+        # Over two lines, as Dask's own messages often are: the sentence must stay whole.
+        raise MemoryError("the worker ran out of memory\n(injected)")
 
     patterns._encode_chunk = broken
 
