@@ -8,19 +8,23 @@ importing Dask). Two passes of the stage are spread, each a function of one batc
 - the pattern miner's masking: per chunk of messages, the regexes and the dictionary encoding
   (`patterns._encode_chunk`), which return the chunk's distinct masked messages and codes.
 
-The driver still reads logs.parquet, a batch at a time, and sends each batch to the cluster; it
-takes the results back in the order it sent them, so the frame arrays and the global index of
-masked messages are built exactly as locally (the findings are the same by construction, and
-tests/baseline/test_dask.py compares them). Sending the batches, rather than letting workers
-read row groups of logs.parquet by path, works on any cluster: the file lives in the driver's
-output folder, and workers need no shared filesystem. The cost is the driver's link: it sends
-the columns the work reads (ts and attrs, then the messages of the rows in the windows), which
-a cluster's network carries far faster than one core masks them (figures in
-docs/scale-out.md). Mining the distinct masked messages, the view pass and everything after
-stay on the driver: they need every batch at once, or cost little.
+The driver takes the results back in the order it sent the work, so the frame arrays and the
+global index of masked messages are built exactly as locally: the findings are the same by
+construction (tests/baseline/test_dask_baseline.py compares them).
 
-Batches run as plain Dask tasks on prefect-dask's client, never as Prefect task runs: there are
-thousands per draft, and each would cost API calls and a persisted result, while they have no
+Where the data comes from. The driver reads each batch of logs.parquet and sends it: that works
+on any cluster, with no shared filesystem. But measured, the first pass's columns are about 290
+bytes a row (nearly all `attrs`) for an RE2 scan that runs far faster than a network carries
+them, and reading plus sending them cost the driver more CPU than the local scan. So when every
+worker sees logs.parquet at the same path (same size and modification time: a shared volume, a
+LocalCluster), the workers read its row groups for that pass themselves, and only the times and
+flags come back. The messages of the masking pass are always sent: the driver has already picked
+the rows in the windows, and the regexes cost more than the transfer. Figures in
+docs/scale-out.md. Mining the distinct masked messages, the view pass and everything after stay
+on the driver: they need every batch at once, or cost little.
+
+Batches run as plain Dask tasks on prefect-dask's client, never as Prefect task runs: a large
+draft has hundreds, and each would cost API calls and a persisted result, while they have no
 side effects and a rerun after a lost worker costs only time. Their keys name them
 (`baseline-encode-chunk-<n>-<run>`), for the dashboard and for an error. A batch that fails
 fails the stage with one StageError naming the work and the batch: the findings would be
