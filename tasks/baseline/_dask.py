@@ -117,8 +117,16 @@ def cluster_pool(settings: Settings, parquet_path: Path) -> Iterator[tuple[Bound
     """The cluster at `settings.dask_address` as a pool for `FrameSource` and the miner, and
     whether its workers can read `parquet_path` themselves."""
     with DaskTaskRunner(address=settings.dask_address) as runner:
-        workers = runner.client.scheduler_info()["workers"].values()
+        try:
+            client = runner.client  # connects on first use
+            workers = client.scheduler_info()["workers"].values()
+        except OSError as exc:  # distributed's connection errors and timeouts are OSErrors
+            raise StageError(
+                "baseline",
+                f"the Dask scheduler at {settings.dask_address} (settings.dask_address) could "
+                f"not be reached: {' '.join(str(exc).split())[:300]}",
+            ) from exc
         threads = max(1, sum(w.get("nthreads", 1) for w in workers))
         # As in gather: enough batches queued that no worker thread waits on the driver.
-        pool = BoundedExecutor(_ClusterExecutor(runner.client), 2 * threads + 2)
-        yield pool, workers_see_file(runner.client, parquet_path)
+        pool = BoundedExecutor(_ClusterExecutor(client), 2 * threads + 2)
+        yield pool, workers_see_file(client, parquet_path)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tasks.baseline import findings_from_parquet, frame
@@ -263,3 +264,21 @@ def test_a_failure_on_a_worker_fails_the_stage_with_one_sentence_naming_the_batc
     )
     assert message.endswith("failed: MemoryError: the worker ran out of memory (injected)")
     assert "\n" not in message
+
+
+def test_an_unreachable_scheduler_fails_the_stage_naming_the_address(tmp_path: Path) -> None:
+    dask = pytest.importorskip("dask")
+    table = pa.table({"ts": pa.array([0], pa.timestamp("us", tz="UTC")), "message": ["m"]})
+    path = tmp_path / "logs.parquet"
+    pq.write_table(table, path)
+    windows = WindowSet(incident=WINDOW, baselines=[], baseline_kind="default")
+    # Port 9 (discard) on loopback: nothing listens; give up after a second, not thirty.
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(StageError) as caught,
+    ):
+        findings_from_parquet(path, windows, "INC-1", Settings(dask_address="tcp://127.0.0.1:9"))
+    assert str(caught.value).startswith(
+        "The baseline stage failed: the Dask scheduler at tcp://127.0.0.1:9 "
+        "(settings.dask_address) could not be reached: Timed out trying to connect"
+    )
