@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import math
 import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 _CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def usable_cpus(cgroup_cpu_max: Path = _CGROUP_CPU_MAX) -> int:
@@ -43,3 +51,25 @@ def _cgroup_quota(path: Path) -> float | None:
         return int(quota) / int(period)
     except (ValueError, ZeroDivisionError):
         return None
+
+
+@dataclass(frozen=True)
+class BoundedExecutor:
+    """An executor (a thread pool, a Dask cluster) and how many calls may wait on it at once."""
+
+    executor: Executor
+    in_flight: int
+
+    def map_in_order(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """`fn(item)` for each item, in the items' order; at most `in_flight + 1` pending.
+
+        The next item is read only when a slot is free, so memory holds a bounded number of
+        inputs and results however far ahead the executor could run.
+        """
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(self.executor.submit(fn, item))
+            if len(pending) > self.in_flight:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

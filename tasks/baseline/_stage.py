@@ -64,9 +64,24 @@ def build_findings(
 def findings_from_parquet(
     parquet_path: Path, windows: WindowSet, incident_id: str, settings: Settings
 ) -> Findings:
-    """The baseline stage on gather's output: baselines with no data are left out, and said so."""
+    """The baseline stage on gather's output: baselines with no data are left out, and said so.
+
+    With `settings.dask_address`, the per-batch work runs on that cluster (see _dask.py).
+    """
+    if not settings.dask_address:
+        return _findings_from(FrameSource(parquet_path), windows, incident_id, settings)
+    # Imported here: without an address, Dask is never imported.
+    from tasks.baseline._dask import cluster_pool
+
+    with cluster_pool(settings, parquet_path) as (pool, shared):
+        frame = FrameSource(parquet_path, pool, pool_reads_file=shared)
+        return _findings_from(frame, windows, incident_id, settings)
+
+
+def _findings_from(
+    frame: FrameSource, windows: WindowSet, incident_id: str, settings: Settings
+) -> Findings:
     # Read a few columns at a time, in batches: never the whole file (see FrameSource).
-    frame = FrameSource(parquet_path)
     used, warnings = drop_empty_baselines(windows, frame)
     findings = build_findings(frame, used, incident_id=incident_id, settings=settings)
     findings.warnings.extend(warnings)

@@ -66,7 +66,7 @@ def mine_view_patterns(view: WindowedFrame) -> PatternCodes:
             in_order.append(part)
             yield pc.fill_null(values, "")
 
-    local, uniques, templates = mine_pattern_codes(messages())
+    local, uniques, templates = mine_pattern_codes(messages(), view.source.pool)
     order = np.argsort(np.asarray(uniques, dtype=object), kind="stable")
     remap = np.empty(len(uniques), dtype=np.int32)
     remap[order] = np.arange(len(uniques), dtype=np.int32)

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tasks.contracts import IncidentSpec, TimeWindow, WindowSet, evidence_id, object_id
+from tasks.workers import BoundedExecutor
 
 UNKNOWN_SERVICE = "(unknown)"
 
@@ -92,9 +93,22 @@ class FrameSource:
     memory (tests, small frames). The baseline stage reads the few columns each step needs,
     batch by batch, so its memory follows the number of rows in the windows (a few numbers
     per row), not the size of the messages.
+
+    `pool`, when given (a Dask cluster, see tasks/baseline/_dask.py), runs the per-batch work
+    of `basics` and of the pattern miner's masking; its results are merged here in batch order.
     """
 
-    def __init__(self, frame: pd.DataFrame | pa.Table | Path | str) -> None:
+    def __init__(
+        self,
+        frame: pd.DataFrame | pa.Table | Path | str,
+        pool: BoundedExecutor | None = None,
+        pool_reads_file: bool = False,
+    ) -> None:
+        self.pool = pool
+        # The pool's workers see this very file at the same path (shared storage): they read
+        # its row groups themselves instead of receiving the columns from this process.
+        self.pool_reads_file = pool_reads_file and isinstance(frame, Path | str)
+        self._path = str(frame) if isinstance(frame, Path | str) else None
         self._file: pq.ParquetFile | None = None
         self._table: pa.Table | None = None
         if isinstance(frame, Path | str):
@@ -173,14 +187,43 @@ class FrameSource:
             if "ts" not in self.column_names:
                 raise KeyError("ts")
             ts_parts, change_parts = [], []
-            for _, batch in self.batches(["ts", "attrs"]):
-                table = pa.Table.from_batches([batch])
-                ts_parts.append(_ts_us(table))
-                change_parts.append(_change_record_mask(table))
+            batches = (batch for _, batch in self.batches(["ts", "attrs"]))
+            if self.pool is None:
+                parts = map(_batch_basics, batches)
+            elif self.pool_reads_file and self._file is not None:
+                groups = ((self._path, g) for g in range(self._file.num_row_groups))
+                parts = self.pool.map_in_order(_row_group_basics, groups)
+            else:
+                parts = self.pool.map_in_order(_batch_basics, batches)
+            for ts_part, change_part in parts:
+                ts_parts.append(ts_part)
+                change_parts.append(change_part)
             ts = np.concatenate(ts_parts) if ts_parts else np.zeros(0, dtype=np.int64)
             change = np.concatenate(change_parts) if change_parts else np.zeros(0, dtype=bool)
             self._basics = (ts, change)
         return self._basics
+
+
+def _batch_basics(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+    """`FrameSource.basics` of one batch of the columns ts and attrs."""
+    table = pa.Table.from_batches([batch])
+    return _ts_us(table), _change_record_mask(table)
+
+
+def _row_group_basics(where: tuple[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """`FrameSource.basics` of one row group of the Parquet file at a path, read here."""
+    path, group = where
+    file = pq.ParquetFile(path)
+    present = [c for c in ("ts", "attrs") if c in file.schema_arrow.names]
+    parts = [
+        _batch_basics(batch)
+        for batch in file.iter_batches(
+            batch_size=BATCH_ROWS, row_groups=[group], columns=present, use_threads=False
+        )
+    ]
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    return np.concatenate([t for t, _ in parts]), np.concatenate([c for _, c in parts])
 
 
 def _from_pandas(frame: pd.DataFrame) -> pa.Table:

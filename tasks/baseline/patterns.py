@@ -71,9 +71,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +81,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.workers import worker_count
+from tasks.workers import BoundedExecutor, worker_count
 
 #: Messages are cut to this many characters before masking and mining.
 MAX_MESSAGE_CHARS = 4096
@@ -596,13 +596,15 @@ def mine_patterns(messages: Sequence[str]) -> PatternResult:
 
 
 def mine_pattern_codes(
-    chunks: Iterable[pa.Array],
+    chunks: Iterable[pa.Array], pool: BoundedExecutor | None = None
 ) -> tuple[np.ndarray, list[str], dict[str, str]]:
     """`mine_patterns` over string arrays read a chunk at a time: per message a code into the
     pattern IDs, the IDs, and the template of each ID.
 
     Only the distinct masked messages are kept, never the messages: the result depends on
-    which masked messages occur, not on how often or in what order.
+    which masked messages occur, not on how often or in what order. `pool` (a Dask cluster,
+    see tasks/baseline/_dask.py) masks the chunks instead of this process's threads; chunks
+    are merged here in input order either way, so the codes do not depend on where they ran.
     """
     index: dict[str, int] = {}  # distinct masked message -> code
     codes_parts: list[np.ndarray] = []
@@ -614,22 +616,19 @@ def mine_pattern_codes(
         )
         codes_parts.append(to_global[local].astype(np.int32))
 
-    workers = worker_count(cap=8)
     chunks = (piece for arr in chunks for piece in _bounded(arr))
-    if workers == 1:
+    if pool is not None:
+        for encoded in pool.map_in_order(_encode_chunk, chunks):
+            collect(encoded)
+    elif (workers := worker_count(cap=8)) == 1:
         for chunk in chunks:
             collect(_encode_chunk(chunk))
     else:
         # Arrow's kernels release the GIL: workers mask while this thread converts the next
         # chunk from Python objects. The window bounds memory; order is kept by the queue.
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            pending: deque[Future] = deque()
-            for chunk in chunks:
-                pending.append(pool.submit(_encode_chunk, chunk))
-                if len(pending) > workers:
-                    collect(pending.popleft().result())
-            while pending:
-                collect(pending.popleft().result())
+        with ThreadPoolExecutor(max_workers=workers) as threads:
+            for encoded in BoundedExecutor(threads, workers).map_in_order(_encode_chunk, chunks):
+                collect(encoded)
     if not index:
         return np.zeros(0, dtype=np.int32), [], {}
 
