@@ -47,3 +47,13 @@ class ReviewError(PostmortemError):
     is not on the allowlist, a run that is not waiting for review."""
 
     exit_code = 5
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """`Type: message` on one line, whitespace collapsed and cut at `limit` characters.
+
+    For a sentence naming a failure: remote errors (Dask's, for one) often run over several
+    lines, and keeping only the first would drop the part that says what went wrong.
+    """
+    message = " ".join(str(exc).split())[:limit]
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

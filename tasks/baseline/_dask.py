@@ -45,7 +45,7 @@ from typing import Any
 from distributed.cfexecutor import ClientExecutor
 from prefect_dask import DaskTaskRunner
 
-from tasks.errors import StageError
+from tasks.errors import StageError, one_line
 from tasks.settings import Settings
 from tasks.workers import BoundedExecutor
 
@@ -84,13 +84,9 @@ class _ClusterExecutor(ClientExecutor):
             if exc is None:
                 outer.set_result(done.result())
                 return
-            # One line: Dask's own messages run over several ("...This frequently\noccurs if").
-            first = " ".join(str(exc).split())[:300]
+            # Dask's own messages run over several lines ("...This frequently\noccurs if").
             outer.set_exception(
-                StageError(
-                    "baseline",
-                    f"the Dask worker {what} ({key}) failed: {type(exc).__name__}: {first}",
-                )
+                StageError("baseline", f"the Dask worker {what} ({key}) failed: {one_line(exc)}")
             )
 
         inner.add_done_callback(relay)

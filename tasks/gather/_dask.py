@@ -31,6 +31,7 @@ from prefect.settings import get_current_settings
 from prefect_dask import DaskTaskRunner
 
 from tasks.contracts import TimeWindow
+from tasks.errors import one_line
 from tasks.gather import _stage
 from tasks.gather._stage import (
     Shard,
@@ -106,11 +107,8 @@ def read_on_dask(
             try:
                 result: ShardResult = future.result()
             except Exception as exc:
-                first = (str(exc).strip().splitlines() or [""])[0][:300]
                 fail_shard(
-                    shard,
-                    f"The Dask worker reading shard {shard.index} failed: "
-                    f"{type(exc).__name__}: {first}",
+                    shard, f"The Dask worker reading shard {shard.index} failed: {one_line(exc)}"
                 )
             else:
                 merge_shard(shard, result, writer)
