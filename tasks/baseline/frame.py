@@ -285,20 +285,20 @@ class WindowedFrame:
 
     windows: WindowSet
     source: FrameSource  # the whole frame, read on demand
-    orig: np.ndarray  # position of each kept row in the frame
+    orig: np.ndarray  # position of each kept row in the frame (int32 below 2³¹ frame rows)
     ts: np.ndarray  # int64 microseconds since the epoch
     window: np.ndarray  # int8
     service: np.ndarray  # int32 codes into service_names
     service_names: list[str]
     change_record: np.ndarray  # bool
     level: np.ndarray  # int8 rank (LEVEL_NAMES index), -1 when absent
-    status: np.ndarray  # int32, 0 when absent
+    status: np.ndarray  # int16 (int32 if a value does not fit), 0 when absent
     latency: np.ndarray  # float64, nan when absent
     is_error: np.ndarray  # bool: level error/fatal or HTTP status >= 500
     minutes: np.ndarray  # exposure per window, [incident, baseline 1, ...]
     obj: np.ndarray  # int32 codes into object_ids: the object each row was read from
     object_ids: list[str]
-    line: np.ndarray  # int64 line in its object
+    line: np.ndarray  # line in its object: int32, int64 if a line number does not fit
     instance: np.ndarray  # int32 codes into instance_names ("" when absent)
     instance_names: list[str]
     _traces: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
@@ -552,28 +552,36 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     # The view is built: the per-frame-row arrays are not needed again.
     source.forget_basics()
 
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("status", "level", "latency", "line")}
+    # Frame row numbers fit 32 bits unless the frame has 2³¹ rows or more.
+    kept = kept.astype(_index_dtype(source.num_rows), copy=False)
+    n_kept = kept.size
+    # Each column is written in place, batch by batch, into one array of the view's length:
+    # no per-batch parts to concatenate, so a column never exists twice while it is built.
+    status = np.zeros(n_kept, dtype=np.int32)
+    level = np.zeros(n_kept, dtype=np.int8)
+    latency = np.zeros(n_kept, dtype=np.float64)
+    line = np.zeros(n_kept, dtype=np.int32)
+    service = np.zeros(n_kept, dtype=np.int32)
+    obj = np.zeros(n_kept, dtype=np.int32)
+    instance = np.zeros(n_kept, dtype=np.int32)
     services, objects, instances = _Codes(), _Codes(), _Codes()
-    service_parts, object_parts, instance_parts = [], [], []
     has_objects = [n for n in ("source", "object_key") if n in source.column_names]
     for offset, batch in source.batches([*_VIEW_COLUMNS, "instance"]):
         lo = np.searchsorted(kept, offset)
         hi = np.searchsorted(kept, offset + batch.num_rows)
         table = pa.Table.from_batches([batch]).take(pa.array(kept[lo:hi] - offset))
         n = table.num_rows
-        parts["status"].append(_numeric(table, "status", 0.0).astype(np.int32))
-        parts["level"].append(_levels(table))
-        parts["latency"].append(_numeric(table, "latency_ms", np.nan))
-        parts["line"].append(_numeric(table, "line", 0.0).astype(np.int64))
-        service_parts.append(services.encode(_service_column(table), n))
-        object_parts.append(objects.encode(_filled(table, ("source", "object_key")), n))
-        instance_parts.append(instances.encode(_filled(table, ("instance",)), n))
+        status[lo:hi] = _numeric(table, "status", 0.0).astype(np.int32)
+        level[lo:hi] = _levels(table)
+        latency[lo:hi] = _numeric(table, "latency_ms", np.nan)
+        numbers = _numeric(table, "line", 0.0).astype(np.int64)
+        line = _widened(line, numbers)
+        line[lo:hi] = numbers
+        service[lo:hi] = services.encode(_service_column(table), n)
+        obj[lo:hi] = objects.encode(_filled(table, ("source", "object_key")), n)
+        instance[lo:hi] = instances.encode(_filled(table, ("instance",)), n)
+        del table, numbers
 
-    def joined(chunks: list[np.ndarray], dtype: type) -> np.ndarray:
-        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
-
-    line = joined(parts["line"], np.int64)
-    obj = joined(object_parts, np.int32)
     keys = objects.values()
     # A key's tuple is (source, object key) for the columns present; its rank orders ties.
     tuples = [k if isinstance(k, tuple) else (k,) for k in keys]
@@ -581,31 +589,57 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
         np.arange(len(keys), dtype=np.int32), ["\x00".join(t) for t in tuples]
     )
     ts = ts_all[kept]
+    window = code_all[kept]
+    change_record = change_all[kept]
+    del ts_all, code_all, change_all
     order = np.lexsort((line, obj_rank[obj] if len(obj) else obj, ts))
+    order = order.astype(_index_dtype(n_kept), copy=False)
     named = [dict(zip(has_objects, t, strict=True)) for t in tuples]
     object_ids = [object_id(n.get("source", ""), n.get("object_key", "")) for n in named]
-    service, service_names = _sorted_codes(joined(service_parts, np.int32), services.values())
+    service, service_names = _sorted_codes(service, services.values())
     if not service_names:
         service_names = [UNKNOWN_SERVICE] if "service" not in source.column_names else []
-    status = joined(parts["status"], np.int32)[order]
-    level = joined(parts["level"], np.int8)[order]
+    # One column reordered at a time: each unordered copy is let go as its ordered one exists.
+    status = _narrowed(status[order], np.int16)
+    level = level[order]
     return WindowedFrame(
         windows=windows,
         source=source,
         orig=kept[order],
         ts=ts[order],
-        window=code_all[kept][order],
+        window=window[order],
         service=service[order],
         service_names=service_names,
-        change_record=change_all[kept][order],
+        change_record=change_record[order],
         level=level,
         status=status,
-        latency=joined(parts["latency"], np.float64)[order],
+        latency=latency[order],
         is_error=(level >= ERROR_RANK) | (status >= 500),
         minutes=exclusive_minutes(windows),
         obj=obj[order],
         object_ids=object_ids,
         line=line[order],
-        instance=joined(instance_parts, np.int32)[order],
+        instance=instance[order],
         instance_names=[v if isinstance(v, str) else "" for v in instances.values()],
     )
+
+
+def _index_dtype(size: int) -> type:
+    """int32 for positions in an array of `size` elements when they fit, else int64."""
+    return np.int32 if size < 2**31 else np.int64
+
+
+def _widened(column: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`column` as int64 if `values` do not fit its dtype (kept as is otherwise)."""
+    info = np.iinfo(column.dtype)
+    if values.size and (values.min() < info.min or values.max() > info.max):
+        return column.astype(np.int64)
+    return column
+
+
+def _narrowed(values: np.ndarray, dtype: type) -> np.ndarray:
+    """`values` as the smaller integer `dtype` when every value fits, unchanged otherwise."""
+    info = np.iinfo(dtype)
+    if values.size == 0 or (values.min() >= info.min and values.max() <= info.max):
+        return values.astype(dtype)
+    return values
