@@ -1,6 +1,7 @@
 """Peak memory of the baseline stage alone, per step, on a gathered frame.
 
     python bench/baseline_mem.py <run folder with spec.json and evidence/logs.parquet> [--steps]
+        [--trace-sample-limit=N]
 
 Runs `findings_from_parquet` in this (fresh) interpreter and prints its VmHWM, the findings
 JSON's SHA-256 (to check that a change leaves the findings alone) and the 1-minute load
@@ -40,7 +41,8 @@ def main() -> None:
     spec = IncidentSpec.model_validate_json((folder / "spec.json").read_text())
     windows = candidate_windows(spec)
     parquet = folder / "evidence" / "logs.parquet"
-    settings = Settings()
+    limit = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--trace-sample-limit=")]
+    settings = Settings(trace_sample_limit=int(limit[0])) if limit else Settings()
     start_kib = _status("VmRSS")
     started = time.monotonic()
     if steps:
@@ -58,6 +60,7 @@ def main() -> None:
                 "seconds": round(elapsed, 1),
                 "load1": os.getloadavg()[0],
                 "findings_sha256": hashlib.sha256(body).hexdigest()[:16],
+                "trace_sample_limit": settings.trace_sample_limit,
                 "warnings": [w for w in findings.warnings if "sample" in w],
             }
         )

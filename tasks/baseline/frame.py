@@ -12,7 +12,7 @@ baseline stage works on that view, so the pandas frame is converted once.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -273,6 +273,77 @@ def exclusive_minutes(windows: WindowSet) -> np.ndarray:
 
 
 @dataclass
+class TraceSample:
+    """Traced lines of some view rows, from every trace or from a bottom-k sample of them."""
+
+    rows: np.ndarray  # view rows of the lines kept, ascending
+    keys: np.ndarray  # their trace hashes (uint64)
+    lines: int  # lines with a trace ID among the rows asked about (kept or not)
+    traces: float  # traces among them: exact when `exact`, else the bottom-k estimate
+    sampled: int  # traces kept
+    exact: bool  # every trace kept: nothing is estimated
+
+    @property
+    def scale(self) -> float:
+        """Traces per sampled trace: 1.0 when every trace was kept."""
+        return self.traces / self.sampled if self.sampled else 1.0
+
+
+class _BottomK:
+    """Lines of the `limit` traces with the smallest hashes, fed a batch of lines at a time."""
+
+    def __init__(self, limit: int, row_dtype: type) -> None:
+        self.limit = limit
+        self.row_dtype = row_dtype
+        # Lines with a hash above the cut cannot be in the sample; it only ever comes down.
+        self.cut = np.iinfo(np.uint64).max
+        self.rows: list[np.ndarray] = []
+        self.keys: list[np.ndarray] = []
+        self.held = 0  # lines in rows/keys
+        self.after_prune = 0
+        self.lines = 0
+        self.sampled_any = False
+
+    def add(self, rows: np.ndarray, hashes: np.ndarray) -> None:
+        self.lines += rows.size
+        keep = hashes <= self.cut
+        self.rows.append(rows[keep].astype(self.row_dtype))
+        self.keys.append(hashes[keep])
+        self.held += int(np.count_nonzero(keep))
+        # Prune when the buffer has doubled since the last prune: amortised linear work,
+        # and never more than about twice the sample's lines held.
+        if self.held > max(2 * self.after_prune, 4 * BATCH_ROWS):
+            self._prune()
+
+    def _prune(self) -> None:
+        rows = np.concatenate(self.rows) if self.rows else np.zeros(0, dtype=self.row_dtype)
+        keys = np.concatenate(self.keys) if self.keys else np.zeros(0, dtype=np.uint64)
+        distinct = np.unique(keys)
+        if distinct.size > self.limit:
+            self.cut = distinct[self.limit - 1]
+            self.sampled_any = True
+            keep = keys <= self.cut
+            rows, keys = rows[keep], keys[keep]
+        self.rows, self.keys = [rows], [keys]
+        self.held = self.after_prune = rows.size
+        self._distinct = min(int(distinct.size), self.limit)
+
+    def result(self) -> TraceSample:
+        self._prune()
+        rows, keys = self.rows[0], self.keys[0]
+        order = np.argsort(rows, kind="stable")
+        rows, keys = rows[order], keys[order]
+        sampled = self._distinct
+        traces: float = sampled
+        if self.sampled_any:
+            # The k-th smallest of n uniform hashes sits near k/n of the range: (k-1)/u is
+            # the unbiased estimate of n (the "k minimum values" sketch), error about 1/sqrt(k).
+            u = (float(self.cut) + 1.0) / 2.0**64
+            traces = (sampled - 1) / u if sampled > 1 else float(sampled)
+        return TraceSample(rows, keys, self.lines, traces, sampled, not self.sampled_any)
+
+
+@dataclass
 class WindowedFrame:
     """The rows of the canonical frame that the baseline stage looks at, sorted by time.
 
@@ -301,7 +372,6 @@ class WindowedFrame:
     line: np.ndarray  # line in its object: int32, int64 if a line number does not fit
     instance: np.ndarray  # int32 codes into instance_names ("" when absent)
     instance_names: list[str]
-    _traces: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def traffic(self) -> np.ndarray:
@@ -346,24 +416,48 @@ class WindowedFrame:
     def strings(self, name: str, rows: np.ndarray) -> list[str | None]:
         return self.column(name, rows).to_pylist()
 
-    def trace_keys(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per view row: a 64-bit hash of its trace ID, and whether it has one (not null, not "").
+    def _trace_hashes(self, rows: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(view rows with a trace ID, 64-bit hashes of their IDs), a batch at a time.
 
-        Hashes stand in for the IDs, so that grouping lines by trace holds 8 bytes per row
+        Hashes stand in for the IDs, so that grouping lines by trace holds 8 bytes per line
         instead of every ID as a string. Two different IDs collide with odds of about n²/2⁶⁵
         for n traces (one in 36 million for a million traces); grouping is otherwise exact.
+        An empty ID is no trace.
         """
-        if self._traces is None:
-            keys = np.zeros(len(self.orig), dtype=np.uint64)
-            valid = np.zeros(len(self.orig), dtype=bool)
-            for part, chunk in self.chunks("trace_id", np.arange(len(self.orig))):
-                ok = pc.fill_null(pc.not_equal(chunk, ""), False).to_numpy(zero_copy_only=False)
-                valid[part] = ok
-                if ok.any():
-                    ids = chunk.filter(pa.array(ok)).to_numpy(zero_copy_only=False)
-                    keys[part[ok]] = pd.util.hash_array(ids.astype(object), categorize=False)
-            self._traces = (keys, valid)
-        return self._traces
+        for part, chunk in self.chunks("trace_id", rows):
+            ok = pc.fill_null(pc.not_equal(chunk, ""), False).to_numpy(zero_copy_only=False)
+            if ok.any():
+                ids = chunk.filter(pa.array(ok)).to_numpy(zero_copy_only=False)
+                yield part[ok], pd.util.hash_array(ids.astype(object), categorize=False)
+
+    def trace_keys(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """For `rows` (ascending view rows; all when None): trace hash and whether it has one.
+
+        Read on each call, for these rows only: nothing is kept per view row.
+        """
+        rows = np.arange(len(self.orig)) if rows is None else np.asarray(rows, dtype=np.int64)
+        keys = np.zeros(len(rows), dtype=np.uint64)
+        valid = np.zeros(len(rows), dtype=bool)
+        for part, hashes in self._trace_hashes(rows):
+            at = np.searchsorted(rows, part)
+            keys[at] = hashes
+            valid[at] = True
+        return keys, valid
+
+    def sampled_traces(self, rows: np.ndarray, limit: int) -> TraceSample:
+        """The lines of `rows` (ascending view rows) that belong to at most `limit` traces.
+
+        With more traces than `limit`, a bottom-k sample: the `limit` traces whose ID hashes
+        are smallest, which is a uniform sample without replacement (the hash spreads IDs
+        evenly) and the same on every run. One streaming pass over the trace IDs; it keeps
+        only lines whose hash can still be among the smallest, so memory follows the sampled
+        traces' lines, not the frame's. With at most `limit` traces every traced line is kept.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        sampler = _BottomK(limit, _index_dtype(len(self.orig)))
+        for part, hashes in self._trace_hashes(rows):
+            sampler.add(part, hashes)
+        return sampler.result()
 
     def evidence(self, rows: np.ndarray | list[int]) -> list[str]:
         """Evidence IDs (object and line) of view rows, in the order given."""
