@@ -94,7 +94,6 @@ def _by_step(parquet, windows, incident_id, settings):
     used, warnings = state["dw"]
     step("window_view", lambda: state.update(view=window_view(frame, used)))
     view = state["view"]
-    step("trace_keys", lambda: view.trace_keys())
     step("compare_view", lambda: state.update(cmp=compare_view(view, settings, incident_id)))
     findings, codes = state["cmp"]
     step(

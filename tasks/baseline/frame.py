@@ -12,7 +12,7 @@ baseline stage works on that view, so the pandas frame is converted once.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -372,6 +372,8 @@ class WindowedFrame:
     line: np.ndarray  # line in its object: int32, int64 if a line number does not fit
     instance: np.ndarray  # int32 codes into instance_names ("" when absent)
     instance_names: list[str]
+    # View rows in the order of their frame rows (orig ascending), for streaming reads.
+    frame_order: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def traffic(self) -> np.ndarray:
@@ -394,24 +396,39 @@ class WindowedFrame:
         return self.source.take(name, self.orig if rows is None else self.orig[rows])
 
     def chunks(self, name: str, rows: np.ndarray) -> Iterator[tuple[np.ndarray, pa.Array]]:
-        """(view rows, their values) for `rows`, a batch at a time in frame order.
+        """(view rows, their values) for the distinct `rows`, a batch at a time in frame order.
 
         One streaming read of the column, for row-wise work on many rows; results come in
         frame order, not time order (sort the view rows back where order matters).
         """
-        rows = np.asarray(rows, dtype=np.int64)
-        rows = rows[np.argsort(self.orig[rows], kind="stable")]
+        rows = self._in_frame_order(rows)
         wanted = self.orig[rows]
         if name not in self.source.column_names:
             for start in range(0, len(rows), BATCH_ROWS):
-                part = rows[start : start + BATCH_ROWS]
+                part = rows[start : start + BATCH_ROWS].astype(np.int64)
                 yield part, pa.nulls(len(part), pa.string())
             return
         for offset, batch in self.source.batches([name]):
             lo = np.searchsorted(wanted, offset)
             hi = np.searchsorted(wanted, offset + batch.num_rows)
             if hi > lo:
-                yield rows[lo:hi], batch.column(0).take(pa.array(wanted[lo:hi] - offset))
+                part = rows[lo:hi].astype(np.int64)
+                yield part, batch.column(0).take(pa.array(wanted[lo:hi] - offset))
+
+    def _in_frame_order(self, rows: np.ndarray) -> np.ndarray:
+        """The distinct view rows of `rows`, in the order of their frame rows.
+
+        A mask over the view picks them out of `frame_order`: linear, with one byte per view
+        row and the result as temporaries, where sorting `orig[rows]` took three 8-byte
+        arrays of the rows' length.
+        """
+        if self.frame_order is None:  # a view built by hand (tests)
+            self.frame_order = np.argsort(self.orig, kind="stable").astype(
+                _index_dtype(len(self.orig))
+            )
+        mask = np.zeros(len(self.orig), dtype=bool)
+        mask[rows] = True
+        return self.frame_order[mask[self.frame_order]]
 
     def strings(self, name: str, rows: np.ndarray) -> list[str | None]:
         return self.column(name, rows).to_pylist()
@@ -649,6 +666,11 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     # Frame row numbers fit 32 bits unless the frame has 2³¹ rows or more.
     kept = kept.astype(_index_dtype(source.num_rows), copy=False)
     n_kept = kept.size
+    # The per-frame-row arrays go before the columns are read: they never coexist.
+    ts = ts_all[kept]
+    window = code_all[kept]
+    change_record = change_all[kept]
+    del ts_all, code_all, change_all
     # Each column is written in place, batch by batch, into one array of the view's length:
     # no per-batch parts to concatenate, so a column never exists twice while it is built.
     status = np.zeros(n_kept, dtype=np.int32)
@@ -682,10 +704,6 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     obj_rank, _ = _sorted_codes(
         np.arange(len(keys), dtype=np.int32), ["\x00".join(t) for t in tuples]
     )
-    ts = ts_all[kept]
-    window = code_all[kept]
-    change_record = change_all[kept]
-    del ts_all, code_all, change_all
     order = np.lexsort((line, obj_rank[obj] if len(obj) else obj, ts))
     order = order.astype(_index_dtype(n_kept), copy=False)
     named = [dict(zip(has_objects, t, strict=True)) for t in tuples]
@@ -693,28 +711,43 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     service, service_names = _sorted_codes(service, services.values())
     if not service_names:
         service_names = [UNKNOWN_SERVICE] if "service" not in source.column_names else []
-    # One column reordered at a time: each unordered copy is let go as its ordered one exists.
-    status = _narrowed(status[order], np.int16)
+    # One column reordered at a time: each unordered copy is let go as soon as its ordered
+    # copy exists, so at most one column is held twice.
+    kept = kept[order]
+    ts = ts[order]
+    window = window[order]
+    service = service[order]
+    change_record = change_record[order]
     level = level[order]
+    status = _narrowed(status[order], np.int16)
+    latency = latency[order]
+    obj = obj[order]
+    line = line[order]
+    instance = instance[order]
+    # kept was ascending, so order's inverse lists the view rows in frame order.
+    frame_order = np.empty(n_kept, dtype=order.dtype)
+    frame_order[order] = np.arange(n_kept, dtype=order.dtype)
+    del order
     return WindowedFrame(
         windows=windows,
         source=source,
-        orig=kept[order],
-        ts=ts[order],
-        window=window[order],
-        service=service[order],
+        orig=kept,
+        ts=ts,
+        window=window,
+        service=service,
         service_names=service_names,
-        change_record=change_record[order],
+        change_record=change_record,
         level=level,
         status=status,
-        latency=latency[order],
+        latency=latency,
         is_error=(level >= ERROR_RANK) | (status >= 500),
         minutes=exclusive_minutes(windows),
-        obj=obj[order],
+        obj=obj,
         object_ids=object_ids,
-        line=line[order],
-        instance=instance[order],
+        line=line,
+        instance=instance,
         instance_names=[v if isinstance(v, str) else "" for v in instances.values()],
+        frame_order=frame_order,
     )
 
 
