@@ -66,6 +66,15 @@ class Settings(BaseModel):
         200, ge=0, description="Fewer baseline lines than this gives a warning in the findings."
     )
     significance_level: float = Field(0.01, gt=0, lt=1, description="False discovery rate.")
+    trace_sample_limit: int = Field(
+        200_000,
+        ge=2,
+        description=(
+            "Most traces the trace analysis looks at. Above it, a uniform sample of this many "
+            "traces (the same on every run) stands for all, and the findings say so; memory "
+            "then stops growing with the traces."
+        ),
+    )
 
     # Evidence pack and redaction
     evidence_budget_tokens: int = Field(

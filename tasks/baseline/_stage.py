@@ -54,7 +54,7 @@ def build_findings(
             "suspects": suspects,
             "changes": change_events,
             "timeline": onset_mod.build_timeline(view, onsets, change_events, findings.patterns),
-            "warnings": findings.warnings + onset_warnings,
+            "warnings": findings.warnings + onset_warnings + signals.warnings,
             "series": minute_series(view, charted_services(findings.services, suspects)),
             "settings": settings_record(settings),
         }

@@ -316,6 +316,77 @@ def exclusive_minutes(windows: WindowSet) -> np.ndarray:
 
 
 @dataclass
+class TraceSample:
+    """Traced lines of some view rows, from every trace or from a bottom-k sample of them."""
+
+    rows: np.ndarray  # view rows of the lines kept, ascending
+    keys: np.ndarray  # their trace hashes (uint64)
+    lines: int  # lines with a trace ID among the rows asked about (kept or not)
+    traces: float  # traces among them: exact when `exact`, else the bottom-k estimate
+    sampled: int  # traces kept
+    exact: bool  # every trace kept: nothing is estimated
+
+    @property
+    def scale(self) -> float:
+        """Traces per sampled trace: 1.0 when every trace was kept."""
+        return self.traces / self.sampled if self.sampled else 1.0
+
+
+class _BottomK:
+    """Lines of the `limit` traces with the smallest hashes, fed a batch of lines at a time."""
+
+    def __init__(self, limit: int, row_dtype: type) -> None:
+        self.limit = limit
+        self.row_dtype = row_dtype
+        # Lines with a hash above the cut cannot be in the sample; it only ever comes down.
+        self.cut = np.iinfo(np.uint64).max
+        self.rows: list[np.ndarray] = []
+        self.keys: list[np.ndarray] = []
+        self.held = 0  # lines in rows/keys
+        self.after_prune = 0
+        self.lines = 0
+        self.sampled_any = False
+
+    def add(self, rows: np.ndarray, hashes: np.ndarray) -> None:
+        self.lines += rows.size
+        keep = hashes <= self.cut
+        self.rows.append(rows[keep].astype(self.row_dtype))
+        self.keys.append(hashes[keep])
+        self.held += int(np.count_nonzero(keep))
+        # Prune when the buffer has doubled since the last prune: amortised linear work,
+        # and never more than about twice the sample's lines held.
+        if self.held > max(2 * self.after_prune, 4 * BATCH_ROWS):
+            self._prune()
+
+    def _prune(self) -> None:
+        rows = np.concatenate(self.rows) if self.rows else np.zeros(0, dtype=self.row_dtype)
+        keys = np.concatenate(self.keys) if self.keys else np.zeros(0, dtype=np.uint64)
+        distinct = np.unique(keys)
+        if distinct.size > self.limit:
+            self.cut = distinct[self.limit - 1]
+            self.sampled_any = True
+            keep = keys <= self.cut
+            rows, keys = rows[keep], keys[keep]
+        self.rows, self.keys = [rows], [keys]
+        self.held = self.after_prune = rows.size
+        self._distinct = min(int(distinct.size), self.limit)
+
+    def result(self) -> TraceSample:
+        self._prune()
+        rows, keys = self.rows[0], self.keys[0]
+        order = np.argsort(rows, kind="stable")
+        rows, keys = rows[order], keys[order]
+        sampled = self._distinct
+        traces: float = sampled
+        if self.sampled_any:
+            # The k-th smallest of n uniform hashes sits near k/n of the range: (k-1)/u is
+            # the unbiased estimate of n (the "k minimum values" sketch), error about 1/sqrt(k).
+            u = (float(self.cut) + 1.0) / 2.0**64
+            traces = (sampled - 1) / u if sampled > 1 else float(sampled)
+        return TraceSample(rows, keys, self.lines, traces, sampled, not self.sampled_any)
+
+
+@dataclass
 class WindowedFrame:
     """The rows of the canonical frame that the baseline stage looks at, sorted by time.
 
@@ -328,23 +399,24 @@ class WindowedFrame:
 
     windows: WindowSet
     source: FrameSource  # the whole frame, read on demand
-    orig: np.ndarray  # position of each kept row in the frame
+    orig: np.ndarray  # position of each kept row in the frame (int32 below 2³¹ frame rows)
     ts: np.ndarray  # int64 microseconds since the epoch
     window: np.ndarray  # int8
     service: np.ndarray  # int32 codes into service_names
     service_names: list[str]
     change_record: np.ndarray  # bool
     level: np.ndarray  # int8 rank (LEVEL_NAMES index), -1 when absent
-    status: np.ndarray  # int32, 0 when absent
+    status: np.ndarray  # int16 (int32 if a value does not fit), 0 when absent
     latency: np.ndarray  # float64, nan when absent
     is_error: np.ndarray  # bool: level error/fatal or HTTP status >= 500
     minutes: np.ndarray  # exposure per window, [incident, baseline 1, ...]
     obj: np.ndarray  # int32 codes into object_ids: the object each row was read from
     object_ids: list[str]
-    line: np.ndarray  # int64 line in its object
+    line: np.ndarray  # line in its object: int32, int64 if a line number does not fit
     instance: np.ndarray  # int32 codes into instance_names ("" when absent)
     instance_names: list[str]
-    _traces: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    # View rows in the order of their frame rows (orig ascending), for streaming reads.
+    frame_order: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def traffic(self) -> np.ndarray:
@@ -367,46 +439,85 @@ class WindowedFrame:
         return self.source.take(name, self.orig if rows is None else self.orig[rows])
 
     def chunks(self, name: str, rows: np.ndarray) -> Iterator[tuple[np.ndarray, pa.Array]]:
-        """(view rows, their values) for `rows`, a batch at a time in frame order.
+        """(view rows, their values) for the distinct `rows`, a batch at a time in frame order.
 
         One streaming read of the column, for row-wise work on many rows; results come in
         frame order, not time order (sort the view rows back where order matters).
         """
-        rows = np.asarray(rows, dtype=np.int64)
-        rows = rows[np.argsort(self.orig[rows], kind="stable")]
+        rows = self._in_frame_order(rows)
         wanted = self.orig[rows]
         if name not in self.source.column_names:
             for start in range(0, len(rows), BATCH_ROWS):
-                part = rows[start : start + BATCH_ROWS]
+                part = rows[start : start + BATCH_ROWS].astype(np.int64)
                 yield part, pa.nulls(len(part), pa.string())
             return
         for offset, batch in self.source.batches([name]):
             lo = np.searchsorted(wanted, offset)
             hi = np.searchsorted(wanted, offset + batch.num_rows)
             if hi > lo:
-                yield rows[lo:hi], batch.column(0).take(pa.array(wanted[lo:hi] - offset))
+                part = rows[lo:hi].astype(np.int64)
+                yield part, batch.column(0).take(pa.array(wanted[lo:hi] - offset))
+
+    def _in_frame_order(self, rows: np.ndarray) -> np.ndarray:
+        """The distinct view rows of `rows`, in the order of their frame rows.
+
+        A mask over the view picks them out of `frame_order`: linear, with one byte per view
+        row and the result as temporaries, where sorting `orig[rows]` took three 8-byte
+        arrays of the rows' length.
+        """
+        if self.frame_order is None:  # a view built by hand (tests)
+            self.frame_order = np.argsort(self.orig, kind="stable").astype(
+                _index_dtype(len(self.orig))
+            )
+        mask = np.zeros(len(self.orig), dtype=bool)
+        mask[rows] = True
+        return self.frame_order[mask[self.frame_order]]
 
     def strings(self, name: str, rows: np.ndarray) -> list[str | None]:
         return self.column(name, rows).to_pylist()
 
-    def trace_keys(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per view row: a 64-bit hash of its trace ID, and whether it has one (not null, not "").
+    def _trace_hashes(self, rows: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(view rows with a trace ID, 64-bit hashes of their IDs), a batch at a time.
 
-        Hashes stand in for the IDs, so that grouping lines by trace holds 8 bytes per row
+        Hashes stand in for the IDs, so that grouping lines by trace holds 8 bytes per line
         instead of every ID as a string. Two different IDs collide with odds of about n²/2⁶⁵
         for n traces (one in 36 million for a million traces); grouping is otherwise exact.
+        An empty ID is no trace.
         """
-        if self._traces is None:
-            keys = np.zeros(len(self.orig), dtype=np.uint64)
-            valid = np.zeros(len(self.orig), dtype=bool)
-            for part, chunk in self.chunks("trace_id", np.arange(len(self.orig))):
-                ok = pc.fill_null(pc.not_equal(chunk, ""), False).to_numpy(zero_copy_only=False)
-                valid[part] = ok
-                if ok.any():
-                    ids = chunk.filter(pa.array(ok)).to_numpy(zero_copy_only=False)
-                    keys[part[ok]] = pd.util.hash_array(ids.astype(object), categorize=False)
-            self._traces = (keys, valid)
-        return self._traces
+        for part, chunk in self.chunks("trace_id", rows):
+            ok = pc.fill_null(pc.not_equal(chunk, ""), False).to_numpy(zero_copy_only=False)
+            if ok.any():
+                ids = chunk.filter(pa.array(ok)).to_numpy(zero_copy_only=False)
+                yield part[ok], pd.util.hash_array(ids.astype(object), categorize=False)
+
+    def trace_keys(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """For `rows` (ascending view rows; all when None): trace hash and whether it has one.
+
+        Read on each call, for these rows only: nothing is kept per view row.
+        """
+        rows = np.arange(len(self.orig)) if rows is None else np.asarray(rows, dtype=np.int64)
+        keys = np.zeros(len(rows), dtype=np.uint64)
+        valid = np.zeros(len(rows), dtype=bool)
+        for part, hashes in self._trace_hashes(rows):
+            at = np.searchsorted(rows, part)
+            keys[at] = hashes
+            valid[at] = True
+        return keys, valid
+
+    def sampled_traces(self, rows: np.ndarray, limit: int) -> TraceSample:
+        """The lines of `rows` (ascending view rows) that belong to at most `limit` traces.
+
+        With more traces than `limit`, a bottom-k sample: the `limit` traces whose ID hashes
+        are smallest, which is a uniform sample without replacement (the hash spreads IDs
+        evenly) and the same on every run. One streaming pass over the trace IDs; it keeps
+        only lines whose hash can still be among the smallest, so memory follows the sampled
+        traces' lines, not the frame's. With at most `limit` traces every traced line is kept.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        sampler = _BottomK(limit, _index_dtype(len(self.orig)))
+        for part, hashes in self._trace_hashes(rows):
+            sampler.add(part, hashes)
+        return sampler.result()
 
     def evidence(self, rows: np.ndarray | list[int]) -> list[str]:
         """Evidence IDs (object and line) of view rows, in the order given."""
@@ -595,60 +706,110 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     # The view is built: the per-frame-row arrays are not needed again.
     source.forget_basics()
 
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("status", "level", "latency", "line")}
+    # Frame row numbers fit 32 bits unless the frame has 2³¹ rows or more.
+    kept = kept.astype(_index_dtype(source.num_rows), copy=False)
+    n_kept = kept.size
+    # The per-frame-row arrays go before the columns are read: they never coexist.
+    ts = ts_all[kept]
+    window = code_all[kept]
+    change_record = change_all[kept]
+    del ts_all, code_all, change_all
+    # Each column is written in place, batch by batch, into one array of the view's length:
+    # no per-batch parts to concatenate, so a column never exists twice while it is built.
+    status = np.zeros(n_kept, dtype=np.int32)
+    level = np.zeros(n_kept, dtype=np.int8)
+    latency = np.zeros(n_kept, dtype=np.float64)
+    line = np.zeros(n_kept, dtype=np.int32)
+    service = np.zeros(n_kept, dtype=np.int32)
+    obj = np.zeros(n_kept, dtype=np.int32)
+    instance = np.zeros(n_kept, dtype=np.int32)
     services, objects, instances = _Codes(), _Codes(), _Codes()
-    service_parts, object_parts, instance_parts = [], [], []
     has_objects = [n for n in ("source", "object_key") if n in source.column_names]
     for offset, batch in source.batches([*_VIEW_COLUMNS, "instance"]):
         lo = np.searchsorted(kept, offset)
         hi = np.searchsorted(kept, offset + batch.num_rows)
         table = pa.Table.from_batches([batch]).take(pa.array(kept[lo:hi] - offset))
         n = table.num_rows
-        parts["status"].append(_numeric(table, "status", 0.0).astype(np.int32))
-        parts["level"].append(_levels(table))
-        parts["latency"].append(_numeric(table, "latency_ms", np.nan))
-        parts["line"].append(_numeric(table, "line", 0.0).astype(np.int64))
-        service_parts.append(services.encode(_service_column(table), n))
-        object_parts.append(objects.encode(_filled(table, ("source", "object_key")), n))
-        instance_parts.append(instances.encode(_filled(table, ("instance",)), n))
+        status[lo:hi] = _numeric(table, "status", 0.0).astype(np.int32)
+        level[lo:hi] = _levels(table)
+        latency[lo:hi] = _numeric(table, "latency_ms", np.nan)
+        numbers = _numeric(table, "line", 0.0).astype(np.int64)
+        line = _widened(line, numbers)
+        line[lo:hi] = numbers
+        service[lo:hi] = services.encode(_service_column(table), n)
+        obj[lo:hi] = objects.encode(_filled(table, ("source", "object_key")), n)
+        instance[lo:hi] = instances.encode(_filled(table, ("instance",)), n)
+        del table, numbers
 
-    def joined(chunks: list[np.ndarray], dtype: type) -> np.ndarray:
-        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
-
-    line = joined(parts["line"], np.int64)
-    obj = joined(object_parts, np.int32)
     keys = objects.values()
     # A key's tuple is (source, object key) for the columns present; its rank orders ties.
     tuples = [k if isinstance(k, tuple) else (k,) for k in keys]
     obj_rank, _ = _sorted_codes(
         np.arange(len(keys), dtype=np.int32), ["\x00".join(t) for t in tuples]
     )
-    ts = ts_all[kept]
     order = np.lexsort((line, obj_rank[obj] if len(obj) else obj, ts))
+    order = order.astype(_index_dtype(n_kept), copy=False)
     named = [dict(zip(has_objects, t, strict=True)) for t in tuples]
     object_ids = [object_id(n.get("source", ""), n.get("object_key", "")) for n in named]
-    service, service_names = _sorted_codes(joined(service_parts, np.int32), services.values())
+    service, service_names = _sorted_codes(service, services.values())
     if not service_names:
         service_names = [UNKNOWN_SERVICE] if "service" not in source.column_names else []
-    status = joined(parts["status"], np.int32)[order]
-    level = joined(parts["level"], np.int8)[order]
+    # One column reordered at a time: each unordered copy is let go as soon as its ordered
+    # copy exists, so at most one column is held twice.
+    kept = kept[order]
+    ts = ts[order]
+    window = window[order]
+    service = service[order]
+    change_record = change_record[order]
+    level = level[order]
+    status = _narrowed(status[order], np.int16)
+    latency = latency[order]
+    obj = obj[order]
+    line = line[order]
+    instance = instance[order]
+    # kept was ascending, so order's inverse lists the view rows in frame order.
+    frame_order = np.empty(n_kept, dtype=order.dtype)
+    frame_order[order] = np.arange(n_kept, dtype=order.dtype)
+    del order
     return WindowedFrame(
         windows=windows,
         source=source,
-        orig=kept[order],
-        ts=ts[order],
-        window=code_all[kept][order],
-        service=service[order],
+        orig=kept,
+        ts=ts,
+        window=window,
+        service=service,
         service_names=service_names,
-        change_record=change_all[kept][order],
+        change_record=change_record,
         level=level,
         status=status,
-        latency=joined(parts["latency"], np.float64)[order],
+        latency=latency,
         is_error=(level >= ERROR_RANK) | (status >= 500),
         minutes=exclusive_minutes(windows),
-        obj=obj[order],
+        obj=obj,
         object_ids=object_ids,
-        line=line[order],
-        instance=joined(instance_parts, np.int32)[order],
+        line=line,
+        instance=instance,
         instance_names=[v if isinstance(v, str) else "" for v in instances.values()],
+        frame_order=frame_order,
     )
+
+
+def _index_dtype(size: int) -> type:
+    """int32 for positions in an array of `size` elements when they fit, else int64."""
+    return np.int32 if size < 2**31 else np.int64
+
+
+def _widened(column: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """`column` as int64 if `values` do not fit its dtype (kept as is otherwise)."""
+    info = np.iinfo(column.dtype)
+    if values.size and (values.min() < info.min or values.max() > info.max):
+        return column.astype(np.int64)
+    return column
+
+
+def _narrowed(values: np.ndarray, dtype: type) -> np.ndarray:
+    """`values` as the smaller integer `dtype` when every value fits, unchanged otherwise."""
+    info = np.iinfo(dtype)
+    if values.size == 0 or (values.min() >= info.min and values.max() <= info.max):
+        return values.astype(dtype)
+    return values

@@ -228,9 +228,9 @@ def _trace_members(view: WindowedFrame, blame: _Blame) -> tuple[pd.DataFrame, pd
     member comes with its first involvement (time and row). Only traces with 2+ members stay.
     """
     rows = np.flatnonzero(view.traffic & view.is_error & (view.window == 0))
-    keys, has_trace = view.trace_keys()
-    rows = rows[has_trace[rows]]
-    trace_codes, _ = pd.factorize(keys[rows])
+    keys, has_trace = view.trace_keys(rows)
+    rows = rows[has_trace]
+    trace_codes, _ = pd.factorize(keys[has_trace])
     erroring = pd.DataFrame(
         {"trace": trace_codes, "service": view.service[rows], "ts": view.ts[rows], "row": rows}
     )

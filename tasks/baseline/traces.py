@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import PermutationMethod, binom, mannwhitneyu
 
-from tasks.baseline.frame import WindowedFrame
+from tasks.baseline.frame import TraceSample, WindowedFrame
 from tasks.baseline.stats import bh_qvalues, make_change, rate_increase_pvalues, sig
 from tasks.contracts import ServiceStats
 from tasks.settings import Settings
@@ -93,6 +93,9 @@ class TraceSignals:
     missing: np.ndarray = field(default_factory=lambda: np.zeros(0))  # affected traces lacking it
     missing_expected: np.ndarray = field(default_factory=lambda: np.zeros(0))  # ...that had it
     examples: dict[tuple[str, int], list[int]] = field(default_factory=dict)  # (signal, svc)
+    # Traces per trace analysed: 1.0 when every trace was; above, counts are of a sample.
+    scale: float = 1.0
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -122,17 +125,13 @@ class _Pairs:
     row: np.ndarray  # view row of the first line
 
 
-def _members(view: WindowedFrame) -> _Lines | None:
-    """One entry per traced line in a window, as numpy arrays (no frame of objects)."""
-    rows = np.flatnonzero(view.traffic & (view.window >= 0))
+def _members(view: WindowedFrame, sample: TraceSample) -> _Lines | None:
+    """One entry per traced line (of the sampled traces) in a window, as numpy arrays."""
+    rows = sample.rows
     if rows.size == 0:
         return None
-    keys, has_trace = view.trace_keys()
-    valid = has_trace[rows]
-    if not valid.any():
-        return None
-    rows = rows[valid]
-    trace, _ = pd.factorize(keys[rows])
+    trace, _ = pd.factorize(sample.keys)
+    sample.rows = sample.keys = None  # the lines below replace them
     ts = view.ts[rows]
     # Rows are distinct, so this order is total.
     order = np.lexsort((rows, ts, trace))
@@ -357,11 +356,20 @@ def trace_signals(view: WindowedFrame, settings: Settings) -> TraceSignals:
         missing=np.zeros(n),
         missing_expected=np.zeros(n),
     )
-    lines = _members(view)
+    rows = np.flatnonzero(view.traffic & (view.window >= 0))
+    sample = view.sampled_traces(rows, settings.trace_sample_limit)
+    signals.traced_share = sample.lines / rows.size if rows.size else 0.0
+    del rows
+    if not sample.exact:
+        signals.scale = sample.scale
+        signals.warnings.append(
+            f"Trace figures are estimates from a uniform sample of {sample.sampled:,} of about "
+            f"{sample.traces:,.0f} traces in the windows (trace_sample_limit): trace counts "
+            "are of the sample, rates are scaled to all traces."
+        )
+    lines = _members(view, sample)
     if lines is None:
         return signals
-    in_windows = int(np.count_nonzero(view.traffic & (view.window >= 0)))
-    signals.traced_share = lines.trace.size / in_windows if in_windows else 0.0
     # The rest needs only the (trace, service) aggregates: _pairs lets the per-line arrays go.
     pairs, signals.gap = _pairs(lines, n, settings)
     del lines
@@ -408,8 +416,8 @@ def annotate_services(
                     "call_gap_p_value": gap_p,
                     "call_gap_slower": gap_sig,
                     "traces_per_min": make_change(
-                        signals.traces_incident[s] / t_i if t_i > 0 else None,
-                        signals.traces_baseline[s] / t_b if t_b > 0 else None,
+                        signals.scale * signals.traces_incident[s] / t_i if t_i > 0 else None,
+                        signals.scale * signals.traces_baseline[s] / t_b if t_b > 0 else None,
                     ),
                     "traces_p_value": sig(np.nanmin([p_drop, p_rise]))
                     if not (np.isnan(p_drop) and np.isnan(p_rise))
