@@ -1,7 +1,7 @@
 """Peak memory of the baseline stage alone, per step, on a gathered frame.
 
     python bench/baseline_mem.py <run folder with spec.json and evidence/logs.parquet> [--steps]
-        [--trace-sample-limit=N]
+        [--trace-sample-limit N]
 
 Runs `findings_from_parquet` in this (fresh) interpreter and prints its VmHWM, the findings
 JSON's SHA-256 (to check that a change leaves the findings alone) and the 1-minute load
@@ -12,10 +12,10 @@ RSS after it and its own peak: VmHWM is reset before each step (writing 5 to
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -31,8 +31,14 @@ def _reset_peak() -> None:
 
 
 def main() -> None:
-    folder = Path(sys.argv[1])
-    steps = "--steps" in sys.argv
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("folder", type=Path, help="run folder: spec.json, evidence/logs.parquet")
+    parser.add_argument("--steps", action="store_true", help="each step's own peak")
+    parser.add_argument("--trace-sample-limit", type=int, help="override the setting")
+    args = parser.parse_args()
+    folder, steps = args.folder, args.steps
     from tasks.baseline import findings_from_parquet
     from tasks.baseline.frame import candidate_windows
     from tasks.contracts import IncidentSpec
@@ -41,8 +47,8 @@ def main() -> None:
     spec = IncidentSpec.model_validate_json((folder / "spec.json").read_text())
     windows = candidate_windows(spec)
     parquet = folder / "evidence" / "logs.parquet"
-    limit = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--trace-sample-limit=")]
-    settings = Settings(trace_sample_limit=int(limit[0])) if limit else Settings()
+    limit = args.trace_sample_limit
+    settings = Settings(trace_sample_limit=limit) if limit else Settings()
     start_kib = _status("VmRSS")
     started = time.monotonic()
     if steps:
