@@ -7,8 +7,6 @@ of worker processes (the fixture of tests/gather/test_dask.py) and are slow.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -131,13 +129,8 @@ def test_without_an_address_the_baseline_imports_no_dask(tmp_path: Path) -> None
         " baseline_kind='default')\n"
         f"f = findings_from_parquet({str(gathered.parquet_path)!r}, w, 'INC-1', Settings())\n"
         "assert f.total_incident_lines == 21, f.total_incident_lines\n"
-        "print(sorted(m for m in ('dask', 'distributed', 'prefect_dask') if m in sys.modules))\n"
     )
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "[]"
+    assert gather_dask.dask_modules_after(code) == "[]"
 
 
 # --------------------------------------------------------------------------------------------
