@@ -120,6 +120,9 @@ def served(
     )
     prefect_server.ready()
     out_dir = work / "postmortems"
+    # As on a real deployment (a volume), the output root exists before any run: the weekly run,
+    # started with the events, must not race the first draft to create it.
+    out_dir.mkdir()
     env = prefect_server.client_env(
         work / "prefect-home",
         # The runs are the served process's children: these are their settings.
