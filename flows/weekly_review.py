@@ -94,12 +94,17 @@ def weekly_review(
     """
     settings = settings or load_settings()
     week = week or last_week(datetime.now(UTC))
-    root = Path(root or settings.out_dir)
-    review = weekly_stage(week, root, settings)
+    if root is None:
+        root = Path(settings.out_dir)
+        # The configured output folder is the tool's own: on a fresh deployment no draft has
+        # made it yet, and the scheduled review of that quiet week should say so, not fail.
+        # A folder passed explicitly (`--out`) must exist: a typo must not pass for a quiet week.
+        root.mkdir(parents=True, exist_ok=True)
+    review = weekly_stage(week, Path(root), settings)
     if settings.weekly_ai_summary:
         review = review.model_copy(update={"summary": summary_stage(review, settings)})
     gate = settings.weekly_review_gate
-    path = render_stage(review, root / WEEKLY_DIR / review.week, gate)
+    path = render_stage(review, Path(root) / WEEKLY_DIR / review.week, gate)
     if not gate:
         create_markdown_artifact(
             key=artifact_key("weekly", review.week),

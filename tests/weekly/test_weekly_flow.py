@@ -127,3 +127,21 @@ def test_a_scheduled_run_without_a_week_is_named_after_last_week(tmp_path: Path)
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(state.state_details.flow_run_id)
     assert run.name == f"weekly-{last_week(datetime.now(UTC))}"
+
+
+def test_a_fresh_deployment_reviews_a_quiet_week_and_a_missing_out_folder_is_named(
+    tmp_path: Path,
+) -> None:
+    from tasks.errors import ObjectError
+
+    # Before the first draft, the configured output folder does not exist yet.
+    out_dir = tmp_path / "not-yet"
+    settings = Settings(analyst="offline", weekly_review_gate=False, out_dir=out_dir)
+    path = weekly_review(WEEK, settings)
+    assert path == out_dir / "weekly" / WEEK / "weekly_review.md"
+    review = WeeklyReview.model_validate_json(path.with_suffix(".json").read_text())
+    assert review.incidents == [] and [w.total for w in review.trend] == [0, 0, 0, 0, 0]
+    # A folder given explicitly is the user's: a missing one is named, not taken for a quiet week.
+    with pytest.raises(ObjectError, match=r"typo: no such output folder"):
+        weekly_review(WEEK, settings, tmp_path / "typo")
+    assert not (tmp_path / "typo").exists()
