@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from tasks.errors import ObjectError
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -73,3 +76,15 @@ def read_model_json(model: type[M], path: Path) -> M | None:
         raise ObjectError(
             f"{path}: not a valid {model.__name__} ({where}: {first['msg']})."
         ) from None
+
+
+def open_frame_file(path: Path | str, **options: object) -> pq.ParquetFile:
+    """Gather's Parquet file, for reads a batch or a row group at a time.
+
+    Without `pre_buffer=False` the reader caches each row group's column chunks whole and keeps
+    the last ones for as long as the file is open: for a row group of long `attrs` that is tens
+    of megabytes held through the whole stage, and reading page by page is no slower.
+    """
+    import pyarrow.parquet as pq  # here: most users of this module never read Parquet
+
+    return pq.ParquetFile(path, pre_buffer=False, **options)

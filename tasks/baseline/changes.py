@@ -26,7 +26,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.baseline.frame import CONTEXT_BEFORE, UNKNOWN_SERVICE, WindowedFrame, from_us, to_us
+from tasks.baseline.frame import (
+    CONTEXT_BEFORE,
+    UNKNOWN_SERVICE,
+    WindowedFrame,
+    from_us,
+    to_us,
+    where,
+)
 from tasks.contracts import ChangeEvent, ChangeKind
 
 CLUSTER_GAP_US = 5 * 60_000_000  # markers further apart than this are separate events
@@ -583,8 +590,8 @@ def detect_changes(view: WindowedFrame, patterns: RowPatterns | None = None) -> 
     start = to_us(view.windows.incident.start - CONTEXT_BEFORE)
     end = to_us(view.windows.incident.end)
     in_range = (view.ts >= start) & (view.ts < end)
-    trail_rows = np.flatnonzero(in_range & view.change_record)
-    app_rows = np.flatnonzero(in_range & view.traffic)
+    trail_rows = where(in_range & view.change_record)
+    app_rows = where(in_range & view.traffic)
     events = cloudtrail_changes(view, trail_rows, known_services(view))
     if app_rows.size:
         spans = _with_images(view, _instance_spans(view, app_rows))

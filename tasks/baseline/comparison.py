@@ -14,6 +14,7 @@ from tasks.baseline.frame import (
     LEVEL_NAMES,
     UNKNOWN_SERVICE,
     WindowedFrame,
+    where,
     window_view,
 )
 from tasks.baseline.patterns import mine_pattern_codes
@@ -53,7 +54,7 @@ class PatternCodes:
 
 def mine_view_patterns(view: WindowedFrame) -> PatternCodes:
     """Mine once over every service line inside a window; context rows and CloudTrail are left out."""
-    rows = np.flatnonzero(view.traffic & (view.window >= 0))
+    rows = where(view.traffic & (view.window >= 0))
     codes = np.full(len(view.ts), -1, dtype=np.int32)
     if rows.size == 0:
         return PatternCodes(codes=codes, ids=[], templates=[])
@@ -122,8 +123,8 @@ class _PatternStats:
 def _pattern_stats(view: WindowedFrame, codes: PatternCodes, settings: Settings) -> _PatternStats:
     n_patterns = len(codes.ids)
     mined = codes.codes >= 0
-    incident_rows = np.flatnonzero(mined & (view.window == 0))
-    baseline_rows = np.flatnonzero(mined & (view.window > 0))
+    incident_rows = where(mined & (view.window == 0))
+    baseline_rows = where(mined & (view.window > 0))
     c_i = np.bincount(codes.codes[incident_rows], minlength=n_patterns)
     c_b = np.bincount(codes.codes[baseline_rows], minlength=n_patterns)
     t_i, t_b = float(view.minutes[0]), view.baseline_minutes
@@ -182,7 +183,7 @@ def compare_patterns(
         return []
     st = _pattern_stats(view, codes, settings)
     chosen = _chosen_patterns(st)
-    incident_rows = np.flatnonzero((codes.codes >= 0) & (view.window == 0))
+    incident_rows = where((codes.codes >= 0) & (view.window == 0))
     firsts = _first_rows_per_group(codes.codes[incident_rows], incident_rows, EXEMPLARS)
     services = _pattern_services(view, codes.codes, incident_rows, chosen)
     findings = []
@@ -302,8 +303,8 @@ def compare_services(view: WindowedFrame, settings: Settings) -> list[ServiceSta
 
     Significant services come first, then by q-value and error count.
     """
-    incident_rows = np.flatnonzero(view.traffic & (view.window == 0))
-    baseline_rows = np.flatnonzero(view.traffic & (view.window > 0))
+    incident_rows = where(view.traffic & (view.window == 0))
+    baseline_rows = where(view.traffic & (view.window > 0))
     err = _error_stats(view, incident_rows, baseline_rows, settings)
     t_i, t_b = float(view.minutes[0]), view.baseline_minutes
     lat_i = view.latency_percentiles(incident_rows, LATENCY_QUANTILES)

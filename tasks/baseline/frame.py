@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tasks.contracts import IncidentSpec, TimeWindow, WindowSet, evidence_id, object_id
+from tasks.output import open_frame_file
 from tasks.workers import BoundedExecutor
 
 UNKNOWN_SERVICE = "(unknown)"
@@ -112,7 +113,7 @@ class FrameSource:
         self._file: pq.ParquetFile | None = None
         self._table: pa.Table | None = None
         if isinstance(frame, Path | str):
-            self._file = pq.ParquetFile(frame)
+            self._file = open_frame_file(frame)
             self.column_names = list(self._file.schema_arrow.names)
             meta = self._file.metadata
             self.num_rows = meta.num_rows
@@ -213,7 +214,7 @@ def _batch_basics(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
 def _row_group_basics(where: tuple[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """`FrameSource.basics` of one row group of the Parquet file at a path, read here."""
     path, group = where
-    file = pq.ParquetFile(path)
+    file = open_frame_file(path)
     present = [c for c in ("ts", "attrs") if c in file.schema_arrow.names]
     parts = [
         _batch_basics(batch)
@@ -402,7 +403,7 @@ class WindowedFrame:
     orig: np.ndarray  # position of each kept row in the frame (int32 below 2³¹ frame rows)
     ts: np.ndarray  # int64 microseconds since the epoch
     window: np.ndarray  # int8
-    service: np.ndarray  # int32 codes into service_names
+    service: np.ndarray  # int16 codes into service_names (int32 if there are more)
     service_names: list[str]
     change_record: np.ndarray  # bool
     level: np.ndarray  # int8 rank (LEVEL_NAMES index), -1 when absent
@@ -410,10 +411,10 @@ class WindowedFrame:
     latency: np.ndarray  # float64, nan when absent
     is_error: np.ndarray  # bool: level error/fatal or HTTP status >= 500
     minutes: np.ndarray  # exposure per window, [incident, baseline 1, ...]
-    obj: np.ndarray  # int32 codes into object_ids: the object each row was read from
+    obj: np.ndarray  # int16 (or int32) codes into object_ids: the object each row was read from
     object_ids: list[str]
     line: np.ndarray  # line in its object: int32, int64 if a line number does not fit
-    instance: np.ndarray  # int32 codes into instance_names ("" when absent)
+    instance: np.ndarray  # int16 (or int32) codes into instance_names ("" when absent)
     instance_names: list[str]
     # View rows in the order of their frame rows (orig ascending), for streaming reads.
     frame_order: np.ndarray | None = field(default=None, repr=False)
@@ -759,14 +760,14 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     kept = kept[order]
     ts = ts[order]
     window = window[order]
-    service = service[order]
+    service = _narrowed(service[order], np.int16)
     change_record = change_record[order]
     level = level[order]
     status = _narrowed(status[order], np.int16)
     latency = latency[order]
-    obj = obj[order]
+    obj = _narrowed(obj[order], np.int16)
     line = line[order]
-    instance = instance[order]
+    instance = _narrowed(instance[order], np.int16)
     # kept was ascending, so order's inverse lists the view rows in frame order.
     frame_order = np.empty(n_kept, dtype=order.dtype)
     frame_order[order] = np.arange(n_kept, dtype=order.dtype)
@@ -792,6 +793,15 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
         instance_names=[v if isinstance(v, str) else "" for v in instances.values()],
         frame_order=frame_order,
     )
+
+
+def where(mask: np.ndarray) -> np.ndarray:
+    """Positions of the true elements of a per-row mask, as int32 when they fit.
+
+    np.flatnonzero gives int64; the baseline keeps several such row lists of the view's length
+    at once, and at 4 bytes a position they take half the memory.
+    """
+    return np.flatnonzero(mask).astype(_index_dtype(mask.size), copy=False)
 
 
 def _index_dtype(size: int) -> type:

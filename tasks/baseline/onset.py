@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binom, nbinom, poisson
 
-from tasks.baseline.frame import MINUTE_US, WindowedFrame, from_us, to_us
+from tasks.baseline.frame import MINUTE_US, WindowedFrame, from_us, to_us, where
 from tasks.contracts import ChangeEvent, Onset, PatternFinding, TimelineEntry
 
 LEAD_IN_MAX_MINUTES = 15
@@ -83,7 +83,7 @@ def _grid(view: WindowedFrame) -> _Grid:
     lead_in = _lead_in_minutes(view)
     origin = start - lead_in * MINUTE_US
     n_minutes = lead_in + int(np.ceil((end - start) / MINUTE_US))
-    rows = np.flatnonzero(view.traffic & (view.ts >= origin) & (view.ts < end))
+    rows = where(view.traffic & (view.ts >= origin) & (view.ts < end))
     minute = (view.ts[rows] - origin) // MINUTE_US
     shape = (len(view.service_names), n_minutes)
     flat = view.service[rows].astype(np.int64) * n_minutes + minute
@@ -108,7 +108,7 @@ def _mean_and_dispersion(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _reference(view: WindowedFrame, grid: _Grid) -> _Reference:
     """Per-minute baseline statistics of each service, leaving out minutes in the lead-in."""
     n_services = len(view.service_names)
-    rows = np.flatnonzero(view.traffic & (view.window > 0))
+    rows = where(view.traffic & (view.window > 0))
     bins, n_bins = view.baseline_bins(rows)
     starts = view.baseline_bin_starts()
     keep_bin = ~((starts >= grid.origin_us) & (starts < to_us(view.windows.incident.start)))
@@ -353,7 +353,7 @@ MAX_NEW_PATTERN_ENTRIES = 10
 def _peak_entry(view: WindowedFrame) -> TimelineEntry | None:
     """The incident minute with the most error lines, and who logged them."""
     start = view.incident_us[0]
-    rows = np.flatnonzero(view.traffic & view.is_error & (view.window == 0))
+    rows = where(view.traffic & view.is_error & (view.window == 0))
     if rows.size == 0:
         return None
     minute = (view.ts[rows] - start) // MINUTE_US

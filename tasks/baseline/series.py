@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.baseline.frame import MINUTE_US, WindowedFrame, grouped_percentiles, to_us
+from tasks.baseline.frame import MINUTE_US, WindowedFrame, grouped_percentiles, to_us, where
 from tasks.contracts import MinuteSeries, ServiceStats, Suspect
 
 MAX_CHARTED_SERVICES = 6
@@ -40,7 +40,7 @@ def minute_series(view: WindowedFrame, services: list[str]) -> list[MinuteSeries
         if code is None:
             continue
         for index, window in windows:
-            rows = np.flatnonzero(view.traffic & (view.window == index) & (view.service == code))
+            rows = where(view.traffic & (view.window == index) & (view.service == code))
             bins = ((view.ts[rows] - to_us(window.start)) // MINUTE_US).astype(np.int64)
             keep = (bins >= 0) & (bins < minutes)
             rows, bins = rows[keep], bins[keep]

@@ -63,7 +63,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.baseline.comparison import ERROR_RATE_MIN_RATIO
-from tasks.baseline.frame import UNKNOWN_SERVICE, WindowedFrame
+from tasks.baseline.frame import UNKNOWN_SERVICE, WindowedFrame, where
 from tasks.baseline.onset import SIGNAL_VOLUME
 from tasks.baseline.traces import TraceSignals
 from tasks.contracts import ChangeEvent, Onset, PatternFinding, ServiceStats, Suspect
@@ -183,7 +183,7 @@ def _named_services(view: WindowedFrame, rows: np.ndarray) -> tuple[np.ndarray, 
 
 def find_blame(view: WindowedFrame) -> _Blame:
     """Error lines naming other services, and the caller->callee edges that rose in the incident."""
-    error_rows = np.flatnonzero(view.traffic & view.is_error & (view.window >= 0))
+    error_rows = where(view.traffic & view.is_error & (view.window >= 0))
     rows, callee = _named_services(view, error_rows)
     blame = _Blame(rows=rows, callee=callee)
     t_i, t_b = float(view.minutes[0]), view.baseline_minutes
@@ -227,7 +227,7 @@ def _trace_members(view: WindowedFrame, blame: _Blame) -> tuple[pd.DataFrame, pd
     Involved: services with error lines in the trace, and services those lines name. Each
     member comes with its first involvement (time and row). Only traces with 2+ members stay.
     """
-    rows = np.flatnonzero(view.traffic & view.is_error & (view.window == 0))
+    rows = where(view.traffic & view.is_error & (view.window == 0))
     keys, has_trace = view.trace_keys(rows)
     rows = rows[has_trace]
     trace_codes, _ = pd.factorize(keys[has_trace])

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import PermutationMethod, binom, mannwhitneyu
 
-from tasks.baseline.frame import TraceSample, WindowedFrame
+from tasks.baseline.frame import TraceSample, WindowedFrame, where
 from tasks.baseline.stats import bh_qvalues, make_change, rate_increase_pvalues, sig
 from tasks.contracts import ServiceStats
 from tasks.settings import Settings
@@ -356,7 +356,7 @@ def trace_signals(view: WindowedFrame, settings: Settings) -> TraceSignals:
         missing=np.zeros(n),
         missing_expected=np.zeros(n),
     )
-    rows = np.flatnonzero(view.traffic & (view.window >= 0))
+    rows = where(view.traffic & (view.window >= 0))
     sample = view.sampled_traces(rows, settings.trace_sample_limit)
     signals.traced_share = sample.lines / rows.size if rows.size else 0.0
     del rows

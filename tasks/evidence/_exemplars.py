@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from tasks.contracts import EvidenceManifest
+from tasks.output import open_frame_file
 
 _EVIDENCE_ID = re.compile(r"^(o[0-9a-f]+):(\d+)$")
 _TEXT_COLUMNS = ["ts", "level", "status", "latency_ms", "message"]
@@ -69,7 +69,7 @@ def read_lines(
         return {}
     keys = pa.array(sorted({k for _, k, _ in wanted}), pa.string())
     lines = pa.array(sorted({n for _, _, n in wanted}), pa.int64())
-    pf = pq.ParquetFile(str(parquet_path), read_dictionary=["object_key", "source"])
+    pf = open_frame_file(str(parquet_path), read_dictionary=["object_key", "source"])
     names = set(pf.schema_arrow.names)
     text_columns = [c for c in _TEXT_COLUMNS if c in names]
     found: dict[str, RawLine] = {}

@@ -12,6 +12,7 @@ import pytest
 from tasks.baseline import build_findings
 from tasks.baseline.frame import _BottomK, window_view
 from tasks.baseline.traces import trace_signals
+from tasks.contracts import object_id
 from tasks.settings import Settings
 from tests.baseline.test_traces import each_minute, shop, windows
 from tests.frames import Logs
@@ -149,3 +150,23 @@ def test_line_numbers_and_statuses_that_do_not_fit_small_integers_are_kept_whole
     small = window_view(fitting.frame(), w)
     assert small.line.dtype == np.int32 and small.status.dtype == np.int16
     assert small.status.tolist() == [503]
+
+
+def test_service_object_and_instance_codes_fall_back_to_int32_when_int16_cannot_hold_them() -> None:
+    w = windows(5)
+    few = Logs()
+    few.add(w.incident.start, "cart", "a")
+    small = window_view(few.frame(), w)
+    assert {small.service.dtype, small.obj.dtype, small.instance.dtype} == {np.dtype(np.int16)}
+    # 40,000 objects and instances, each with one line: codes above 32,767 must stay exact.
+    many = Logs()
+    for i in range(40_000):
+        many.add(w.incident.start, "cart", f"line {i}", instance=f"cart-{i}")
+    frame = many.frame()
+    frame["object_key"] = [f"logs/cart-{i:05d}.log" for i in range(len(frame))]
+    view = window_view(frame, w)
+    assert view.obj.dtype == np.int32 and view.instance.dtype == np.int32
+    assert len(set(view.evidence(np.arange(len(view.ts))))) == 40_000
+    names = np.asarray(view.instance_names, dtype=object)[view.instance]
+    last = int(np.flatnonzero(names == "cart-39999")[0])
+    assert view.object_ids[view.obj[last]] == object_id("app", "logs/cart-39999.log")
