@@ -164,8 +164,7 @@ class FrameSource:
                 batch_size=BATCH_ROWS, row_groups=[group], columns=[name], use_threads=False
             )
             for batch in batches:
-                lo = np.searchsorted(wanted, offset)
-                hi = np.searchsorted(wanted, offset + batch.num_rows)
+                lo, hi = span(wanted, offset, offset + batch.num_rows)
                 if hi > lo:
                     parts.append(batch.column(0).take(pa.array(wanted[lo:hi] - offset)))
                 offset += batch.num_rows
@@ -453,8 +452,7 @@ class WindowedFrame:
                 yield part, pa.nulls(len(part), pa.string())
             return
         for offset, batch in self.source.batches([name]):
-            lo = np.searchsorted(wanted, offset)
-            hi = np.searchsorted(wanted, offset + batch.num_rows)
+            lo, hi = span(wanted, offset, offset + batch.num_rows)
             if hi > lo:
                 part = rows[lo:hi].astype(np.int64)
                 yield part, batch.column(0).take(pa.array(wanted[lo:hi] - offset))
@@ -727,8 +725,7 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     services, objects, instances = _Codes(), _Codes(), _Codes()
     has_objects = [n for n in ("source", "object_key") if n in source.column_names]
     for offset, batch in source.batches([*_VIEW_COLUMNS, "instance"]):
-        lo = np.searchsorted(kept, offset)
-        hi = np.searchsorted(kept, offset + batch.num_rows)
+        lo, hi = span(kept, offset, offset + batch.num_rows)
         table = pa.Table.from_batches([batch]).take(pa.array(kept[lo:hi] - offset))
         n = table.num_rows
         status[lo:hi] = _numeric(table, "status", 0.0).astype(np.int32)
@@ -802,6 +799,17 @@ def where(mask: np.ndarray) -> np.ndarray:
     at once, and at 4 bytes a position they take half the memory.
     """
     return np.flatnonzero(mask).astype(_index_dtype(mask.size), copy=False)
+
+
+def span(positions: np.ndarray, start: int, stop: int) -> tuple[int, int]:
+    """Where the positions in [start, stop) lie in the ascending array `positions`.
+
+    The bounds are given to numpy in the array's own dtype: `np.searchsorted(int32_array, n)`
+    with a Python int converts the whole array to int64 first, a copy of the array on every
+    call, which made each streaming pass quadratic in the view's length.
+    """
+    lo, hi = np.searchsorted(positions, np.array([start, stop], dtype=positions.dtype))
+    return int(lo), int(hi)
 
 
 def _index_dtype(size: int) -> type:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tasks.baseline import build_findings, findings_from_parquet
-from tasks.baseline.frame import BATCH_ROWS, FrameSource, window_view
+from tasks.baseline.frame import BATCH_ROWS, FrameSource, span, window_view
 from tests.baseline.test_suspects import SETTINGS, WINDOWS, cascade, normal_traffic
 from tests.frames import Logs
 
@@ -76,3 +77,17 @@ def test_a_pass_over_the_file_leaves_no_row_group_buffers_held(tmp_path: Path) -
     assert len(ts) == n and not change.any()
     # What the stage keeps is the numbers it asked for, not the file's last row group.
     assert pa.total_allocated_bytes() - before < 2_000_000
+
+
+def test_finding_a_batch_in_the_row_list_does_not_copy_the_list() -> None:
+    # A copy per batch made every streaming pass quadratic in the number of rows.
+    positions = np.arange(0, 20_000_000, 2, dtype=np.int32)
+    tracemalloc.start()
+    try:
+        bounds = span(positions, 1001, 2001)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert bounds == (501, 1001)
+    assert span(positions, 0, 20_000_000) == (0, len(positions))
+    assert peak < 100_000  # the int64 copy of the list was 80 MB
