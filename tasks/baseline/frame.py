@@ -201,6 +201,10 @@ class FrameSource:
             ts = np.concatenate(ts_parts) if ts_parts else np.zeros(0, dtype=np.int64)
             change = np.concatenate(change_parts) if change_parts else np.zeros(0, dtype=bool)
             self._basics = (ts, change)
+            # The parts are views of Arrow buffers: once they are gone, hand the pages back,
+            # or the allocator keeps a second copy of the times for the rest of the stage.
+            del ts_parts, change_parts
+            pa.default_memory_pool().release_unused()
         return self._basics
 
 
