@@ -1,6 +1,7 @@
 """Peak memory of the baseline stage alone, per step, on a gathered frame.
 
     python bench/baseline_mem.py <run folder with spec.json and evidence/logs.parquet> [--steps]
+        [--traced]
         [--trace-sample-limit N]
 
 Runs `findings_from_parquet` in this (fresh) interpreter and prints its VmHWM, the findings
@@ -17,6 +18,7 @@ import hashlib
 import json
 import os
 import time
+import tracemalloc
 from pathlib import Path
 
 
@@ -36,6 +38,11 @@ def main() -> None:
     )
     parser.add_argument("folder", type=Path, help="run folder: spec.json, evidence/logs.parquet")
     parser.add_argument("--steps", action="store_true", help="each step's own peak")
+    parser.add_argument(
+        "--traced",
+        action="store_true",
+        help="with --steps: also each step's peak of numpy and Python allocations (tracemalloc)",
+    )
     parser.add_argument("--trace-sample-limit", type=int, help="override the setting")
     args = parser.parse_args()
     folder, steps = args.folder, args.steps
@@ -52,7 +59,7 @@ def main() -> None:
     start_kib = _status("VmRSS")
     started = time.monotonic()
     if steps:
-        findings = _by_step(parquet, windows, spec.id, settings)
+        findings = _by_step(parquet, windows, spec.id, settings, traced=args.traced)
     else:
         findings = findings_from_parquet(parquet, windows, spec.id, settings)
     elapsed = time.monotonic() - started
@@ -73,7 +80,7 @@ def main() -> None:
     )
 
 
-def _by_step(parquet, windows, incident_id, settings):
+def _by_step(parquet, windows, incident_id, settings, traced: bool = False):
     from tasks.baseline import changes as changes_mod
     from tasks.baseline import onset as onset_mod
     from tasks.baseline import suspects as suspects_mod
@@ -87,11 +94,21 @@ def _by_step(parquet, windows, incident_id, settings):
 
     def step(name: str, fn) -> None:
         _reset_peak()
+        if traced:
+            tracemalloc.start()
         t0 = time.monotonic()
         fn()
+        seconds = time.monotonic() - t0
+        allocated = ""
+        if traced:
+            # numpy's and Python's own allocations: what the step asked for at its peak, apart
+            # from pages the allocator keeps (RSS) and Arrow's pool (not traced).
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            allocated = f"  traced peak {peak / 2**20:6.0f} MiB"
         print(
             f"{name:<16} rss {_status('VmRSS') / 1024:6.0f} MiB  peak {_status('VmHWM') / 1024:6.0f} MiB"
-            f"  {time.monotonic() - t0:6.1f} s  load1 {os.getloadavg()[0]:.1f}",
+            f"{allocated}  {seconds:6.1f} s  load1 {os.getloadavg()[0]:.1f}",
             flush=True,
         )
 

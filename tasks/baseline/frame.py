@@ -541,9 +541,19 @@ class WindowedFrame:
     def baseline_bins(self, rows: np.ndarray) -> tuple[np.ndarray, int]:
         """Minute bin of each baseline row (baselines laid end to end) and the number of bins."""
         starts, offsets = self._baseline_layout()
-        which = self.window[rows].astype(np.int64) - 1
-        minute = (self.ts[rows] - starts[which]) // MINUTE_US if rows.size else rows
-        return (offsets[which] + minute if rows.size else rows.astype(np.int64)), int(offsets[-1])
+        n_bins = int(offsets[-1])
+        # One baseline window at a time, in place: gathered for every baseline row at once,
+        # window, start, time and minute took some 40 bytes a row.
+        bins = np.zeros(len(rows), dtype=_index_dtype(n_bins + 1))
+        which = self.window[rows]
+        for index, (start, offset) in enumerate(zip(starts, offsets[:-1], strict=False)):
+            inside = which == index + 1
+            minute = self.ts[rows[inside]]
+            minute -= start
+            minute //= MINUTE_US
+            minute += offset
+            bins[inside] = minute
+        return bins, n_bins
 
     def baseline_bin_starts(self) -> np.ndarray:
         """When each baseline minute bin starts (µs since the epoch)."""
