@@ -390,14 +390,46 @@ def _clusters(times: np.ndarray) -> list[np.ndarray]:
     return np.split(np.arange(times.size), cuts)
 
 
+#: Up to this many (service, instance) pairs, first and last rows are found in arrays indexed
+#: by pair, without sorting the rows.
+DENSE_PAIRS = 1 << 22
+
+
+def _first_and_last(
+    key: np.ndarray, rows: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each key present (ascending), with its first and last row; `rows` ascending, keys < size."""
+    if size <= DENSE_PAIRS:
+        first = np.full(size, np.iinfo(rows.dtype).max, dtype=rows.dtype)
+        last = np.full(size, -1, dtype=rows.dtype)
+        np.minimum.at(first, key, rows)
+        np.maximum.at(last, key, rows)
+        present = np.flatnonzero(last >= 0)
+        return present, first[present], last[present]
+    present, at_first = np.unique(key, return_index=True)
+    _, from_end = np.unique(key[::-1], return_index=True)
+    return present, rows[at_first], rows[len(key) - 1 - from_end]
+
+
 def _instance_spans(view: WindowedFrame, rows: np.ndarray) -> pd.DataFrame:
     """First and last row of every (service, instance) pair among time-ordered `rows`."""
     names = np.asarray(view.instance_names, dtype=object)
-    pairs = pd.DataFrame({"service": view.service[rows], "instance": view.instance[rows]})
-    first = pairs.drop_duplicates(keep="first")
-    last = pairs.drop_duplicates(keep="last")
-    spans = first.assign(first=rows[first.index.to_numpy()]).merge(
-        last.assign(last=rows[last.index.to_numpy()]), on=["service", "instance"]
+    n_instances = max(len(view.instance_names), 1)
+    size = len(view.service_names) * n_instances
+    pair = view.service[rows].astype(np.int32 if size < 2**31 else np.int64)
+    pair *= n_instances
+    pair += view.instance[rows]
+    present, first, last = _first_and_last(pair, rows, size)
+    del pair
+    order = np.argsort(first, kind="stable")  # pairs in the order they first appear
+    present, first, last = present[order], first[order], last[order]
+    spans = pd.DataFrame(
+        {
+            "service": (present // n_instances).astype(view.service.dtype),
+            "instance": (present % n_instances).astype(view.instance.dtype),
+            "first": first,
+            "last": last,
+        }
     )
     spans["name"] = names[spans["instance"].to_numpy()]
     spans["first_us"] = view.ts[spans["first"].to_numpy()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from tasks.baseline import build_findings
@@ -419,3 +420,19 @@ def test_routine_churn_without_a_service_collapses_into_one_event() -> None:
     assert collapsed.summary == "EC2 TerminateInstances ×6, 12:00–12:35"
     assert collapsed.evidence_ids == ["oabc:0", "oabc:1", "oabc:2"]
     assert deploy in out
+
+
+def test_first_and_last_rows_per_pair_agree_with_and_without_the_dense_arrays() -> None:
+    from tasks.baseline.changes import DENSE_PAIRS, _first_and_last
+
+    rng = np.random.default_rng(4)
+    rows = np.sort(rng.choice(10**6, size=5000, replace=False)).astype(np.int32)
+    key = rng.integers(0, 300, size=rows.size).astype(np.int32)
+    dense = _first_and_last(key, rows, 300)
+    # The same keys spread over more pairs than the dense arrays allow take the sorting path.
+    sparse = _first_and_last(key.astype(np.int64) * DENSE_PAIRS, rows, 300 * DENSE_PAIRS)
+    assert np.array_equal(dense[0] * DENSE_PAIRS, sparse[0])
+    assert np.array_equal(dense[1], sparse[1]) and np.array_equal(dense[2], sparse[2])
+    for k, first, last in zip(*dense, strict=True):
+        mine = rows[key == k]
+        assert (first, last) == (mine.min(), mine.max())
