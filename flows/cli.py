@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from flows.run_log import gather_summary
 from tasks.contracts import DraftResult, IncidentSpec, LogFormat
 from tasks.contracts.spec import describe_validation_error
 from tasks.errors import PostmortemError, ReviewError, SpecError, StageError
@@ -109,12 +110,7 @@ def report_draft(result: DraftResult, as_json: bool) -> None:
     if as_json:
         typer.echo(result.model_dump_json())
     else:
-        s = result.stats
-        err.print(
-            f"Read {s.read} of {s.listed} objects ({s.skipped} skipped, {s.failed} failed"
-            f"{f', {s.partial} partly read' if s.partial else ''}); "
-            f"{s.lines_parsed:,} lines parsed, {s.lines_rejected:,} rejected, {s.rows_kept:,} in the windows."
-        )
+        err.print(gather_summary(result.stats), markup=False, highlight=False)
         for error in result.errors:
             err.print(f"[bold red]error:[/] {error}")
         for warning in result.warnings:

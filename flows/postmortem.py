@@ -21,6 +21,14 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE
 
 from flows.progress import RichProgress
+from flows.run_log import (
+    analysis_summary,
+    baseline_summary,
+    evidence_summary,
+    gather_summary,
+    log_stage,
+    verification_summary,
+)
 from tasks.analysis import analyze, api_token_counter
 from tasks.analysis.compare import compare_analyses
 from tasks.baseline import findings_from_parquet
@@ -80,9 +88,11 @@ def gather_stage(
 ) -> GatherResult:
     bars = RichProgress() if progress else None
     with bars.shown() if bars else nullcontext():
-        return gather_logs(
+        gathered = gather_logs(
             spec.sources, [windows.incident, *windows.baselines], out_dir, spec.id, settings, bars
         )
+    log_stage(gather_summary(gathered.manifest.stats), errors=gathered.manifest.errors)
+    return gathered
 
 
 @task(name="baseline", persist_result=True, cache_policy=RESUMABLE)
@@ -95,6 +105,7 @@ def baseline_stage(
 ) -> Findings:
     findings = findings_from_parquet(gathered.parquet_path, windows, spec.id, settings)
     write_model_json(findings, out_dir / FINDINGS_FILE)
+    log_stage(baseline_summary(findings), warnings=findings.warnings)
     return findings
 
 
@@ -107,6 +118,7 @@ def evidence_stage(
         findings, gathered.manifest, gathered.parquet_path, settings, count_tokens=counter
     )
     write_model_json(pack, out_dir / PACK_FILE)
+    log_stage(evidence_summary(pack))
     return pack
 
 
@@ -119,6 +131,7 @@ def analysis_stage(
     # The key is a secret: read here at the flow's edge, never passed as a (recorded) parameter.
     analysis = analyze(pack, findings, spec, settings, api_key=os.environ.get("ANTHROPIC_API_KEY"))
     write_model_json(analysis, out_dir / ANALYSIS_FILE)
+    log_stage(analysis_summary(analysis))
     return analysis
 
 
@@ -134,6 +147,7 @@ def verify_stage(
 ) -> Verification:
     verification = verify_analysis(analysis, findings, pack, manifest, spec, settings)
     write_model_json(verification, out_dir / VERIFICATION_FILE)
+    log_stage(verification_summary(verification), warnings=verification.warnings)
     return verification
 
 

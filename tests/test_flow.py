@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from flows import postmortem as postmortem_flow
 from flows.cli import app
 from flows.postmortem import artifact_key, incident_postmortem
+from flows.run_log import gather_summary
 from tasks.contracts import (
     CANONICAL_SCHEMA,
     EvidenceManifest,
@@ -38,7 +39,8 @@ def seeded(s3, bucket):
 
 def test_flow_writes_the_output_folder_and_names_the_root_cause(seeded, tmp_path: Path) -> None:
     spec, truth = seeded
-    result = incident_postmortem(spec, out=tmp_path)
+    state = incident_postmortem(spec, out=tmp_path, return_state=True)
+    result = state.result()
 
     folder = tmp_path / spec.id
     assert result.out_dir == folder
@@ -76,6 +78,30 @@ def test_flow_writes_the_output_folder_and_names_the_root_cause(seeded, tmp_path
     for suspect in findings.suspects:
         for evidence in suspect.evidence_ids:
             assert evidence.split(":")[0] in ids
+
+    # An operator watching the run in Prefect's UI reads what each stage did.
+    logged = run_log_messages(state.state_details.flow_run_id)
+    assert gather_summary(manifest.stats) in logged
+    assert f"top suspect {truth.root_cause_service}" in next(
+        m for m in logged if m.startswith("Baseline: ")
+    )
+    assert any(m.startswith("Evidence pack: ") for m in logged)
+    assert any(m.startswith("Analysis: offline proposed ") for m in logged)
+    assert any(m.startswith("Verification: ") for m in logged)
+
+
+def run_log_messages(flow_run_id) -> list[str]:
+    """The messages of a flow run's logs (its tasks' included), as the Prefect API holds them."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return [log.message for log in logs]
 
 
 def test_empty_window_gives_a_draft_that_says_there_was_no_data(seeded, tmp_path: Path) -> None:
