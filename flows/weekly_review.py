@@ -15,7 +15,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
 from flows.postmortem import artifact_key, publish_targets
-from tasks.contracts import PublishedCopy, ReviewRecord, ReviewStatus
+from tasks.contracts import Publication, ReviewRecord, ReviewStatus
 from tasks.output import write_atomic, write_model_json
 from tasks.render.approval import stamp_html, stamp_markdown
 from tasks.settings import Settings, load_settings
@@ -64,7 +64,7 @@ def render_stage(review: WeeklyReview, out_dir: Path, awaiting_review: bool) -> 
 @task(name="weekly-publish")
 def publish_stage(
     folder: Path, week: str, review: ReviewRecord, targets: list[str], settings: Settings
-) -> list[PublishedCopy]:
+) -> Publication:
     from tasks.publish import publish_weekly
 
     return publish_weekly(folder, week, review, targets, settings)
@@ -117,8 +117,8 @@ def weekly_review(
         return path
     reviewed = mark_reviewed(review, path, status)
     targets = publish_targets(settings, publish_to, root)
-    copies = publish_stage(path.parent, review.week, status.history[-1], targets, settings)
-    record_publication(path.parent, status, reviewed, copies)
+    publication = publish_stage(path.parent, review.week, status.history[-1], targets, settings)
+    record_publication(path.parent, status, reviewed, publication)
     return reviewed
 
 
@@ -218,25 +218,15 @@ def mark_reviewed(review: WeeklyReview, path: Path, status: ReviewStatus) -> Pat
 
 
 def record_publication(
-    folder: Path, status: ReviewStatus, reviewed: Path, copies: list[PublishedCopy]
+    folder: Path, status: ReviewStatus, reviewed: Path, publication: Publication
 ) -> None:
     """published.json, and the review status marked published with where the copies went."""
     from flows.review import STATUS_FILE
-    from tasks.contracts import Publication
     from tasks.publish import PUBLISHED_FILE
 
-    record = status.history[-1]
     now = datetime.now(UTC)
-    publication = Publication(
-        incident_id=status.incident_id,
-        draft_sha256=record.draft_sha256,
-        approved_by=record.reviewer,
-        approved_at=record.decided_at,
-        published_at=now,
-        copies=copies,
-    )
     write_model_json(publication, folder / PUBLISHED_FILE)
-    where = ", ".join(c.target for c in copies) or "nowhere"
+    where = ", ".join(c.target for c in publication.copies) or "nowhere"
     final = status.model_copy(
         update={
             "state": "published",

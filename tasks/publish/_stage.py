@@ -65,7 +65,8 @@ def publish(
     previous = _previous(out_dir, current)
     warnings: list[str] = []
     if any(c.created for c in copies) or not (copies or previous):
-        slack = _announce(review, copies, settings, announce, warnings)
+        subject = f"Postmortem {review.incident_id} published"
+        slack = _announce(subject, review, copies, settings, announce, warnings)
         if slack:
             copies.append(slack)
     if previous:
@@ -86,9 +87,16 @@ def publish(
 
 
 def publish_weekly(
-    folder: Path, week: str, review: ReviewRecord | None, targets: list[str], settings: Settings
-) -> list[PublishedCopy]:
-    """Publish an approved weekly review (`weekly/<week>/` under each target), once.
+    folder: Path,
+    week: str,
+    review: ReviewRecord | None,
+    targets: list[str],
+    settings: Settings,
+    *,
+    announce: Announcer | None = None,
+) -> Publication:
+    """Publish an approved weekly review (`weekly/<week>/` under each target), once, and
+    announce it on Slack like a postmortem when a copy is new.
 
     The approval must name `weekly-<week>` and the sha256 of `weekly_review.md` as it is now;
     the reviewed copies (`reviewed.md`/`.html`, with the approval stamped in) go with it.
@@ -108,7 +116,22 @@ def publish_weekly(
         collection=WEEKLY,
         claim=WEEKLY_PAGE,
     )
-    return [open_target(uri, settings).publish(files, stamp) for uri in dict.fromkeys(targets)]
+    copies = [open_target(uri, settings).publish(files, stamp) for uri in dict.fromkeys(targets)]
+    warnings: list[str] = []
+    if any(c.created for c in copies):
+        subject = f"Weekly reliability review {week} published"
+        slack = _announce(subject, review, copies, settings, announce, warnings)
+        if slack:
+            copies.append(slack)
+    return Publication(
+        incident_id=review.incident_id,
+        draft_sha256=current,
+        approved_by=review.reviewer,
+        approved_at=review.decided_at,
+        published_at=datetime.now(UTC),
+        copies=copies,
+        warnings=warnings,
+    )
 
 
 def _charts(folder: Path) -> dict[str, Path]:
@@ -173,6 +196,7 @@ def _previous(out_dir: Path, sha256: str) -> Publication | None:
 
 
 def _announce(
+    subject: str,
     review: ReviewRecord,
     copies: list[PublishedCopy],
     settings: Settings,
@@ -181,7 +205,6 @@ def _announce(
 ) -> PublishedCopy | None:
     if announce is None and not settings.slack_webhook_block:
         return None
-    subject = f"Postmortem {review.incident_id} published"
     where = "\n".join(f"• {c.target}" for c in copies) or "• (no storage target)"
     body = f"Approved by {review.reviewer} at {review.decided_at:%Y-%m-%d %H:%M}Z.\n{where}"
     try:

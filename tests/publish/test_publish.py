@@ -254,7 +254,7 @@ def test_an_approved_weekly_review_is_published_under_weekly_once(
     folder = weekly_folder(tmp_path)
     settings = Settings(s3_endpoint_url=s3.meta.endpoint_url)
     targets = [f"s3://{bucket}/reports", str(tmp_path / "out")]
-    copies = publish_weekly(folder, "2026-W48", weekly_approval(folder), targets, settings)
+    copies = publish_weekly(folder, "2026-W48", weekly_approval(folder), targets, settings).copies
 
     assert [c.target for c in copies] == [
         f"s3://{bucket}/reports/weekly/2026-W48/v1/",
@@ -267,8 +267,43 @@ def test_an_approved_weekly_review_is_published_under_weekly_once(
     assert "reports/weekly/2026-W48/v1/reviewed.md" in keys
     # The same approval again writes nothing new.
     again = publish_weekly(folder, "2026-W48", weekly_approval(folder), targets, settings)
-    assert [c.created for c in again] == [False, False]
+    assert [c.created for c in again.copies] == [False, False]
     assert {o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]} == keys
+
+
+def test_a_published_weekly_review_is_announced_on_slack_once(tmp_path: Path) -> None:
+    folder = weekly_folder(tmp_path)
+    sent: list[tuple[str, str]] = []
+    target = [str(tmp_path / "out")]
+
+    def post(subject: str, body: str) -> None:
+        sent.append((subject, body))
+
+    pub = publish_weekly(
+        folder, "2026-W48", weekly_approval(folder), target, Settings(), announce=post
+    )
+    assert sent == [
+        (
+            "Weekly reliability review 2026-W48 published",
+            f"Approved by alice at {APPROVED_AT:%Y-%m-%d %H:%M}Z.\n"
+            f"• {tmp_path / 'out' / 'weekly' / '2026-W48' / 'v1'}/",
+        )
+    ]
+    assert pub.incident_id == "weekly-2026-W48" and pub.copies[-1].target.startswith("slack:")
+    # Published already: nothing new, so no second announcement.
+    publish_weekly(folder, "2026-W48", weekly_approval(folder), target, Settings(), announce=post)
+    assert len(sent) == 1
+
+    def broken(subject: str, body: str) -> None:
+        raise RuntimeError("the webhook answered 404")
+
+    other = weekly_folder(tmp_path / "b")
+    out = [str(tmp_path / "out-b")]
+    pub = publish_weekly(
+        other, "2026-W48", weekly_approval(other), out, Settings(), announce=broken
+    )
+    assert pub.warnings == ["Slack announcement skipped: the webhook answered 404"]
+    assert [c.created for c in pub.copies] == [True]
 
 
 def test_a_weekly_review_is_not_published_on_another_weeks_or_an_old_approval(
