@@ -265,6 +265,22 @@ def dataset(folder: Path, gb: float) -> dict:
     return meta
 
 
+def data_mismatches(folder: Path, meta: dict, draft: dict | None, duck: dict | None) -> list[str]:
+    """Where the runs read other lines than the generator wrote (data damaged or regenerated
+    since meta.json): such a row's figures are not comparable with earlier runs."""
+    problems = []
+    for engine, counted in (
+        ("the draft", draft and draft.get("lines_parsed")),
+        ("DuckDB", duck and duck.get("lines")),
+    ):
+        if counted is not None and counted != meta["lines"]:
+            problems.append(
+                f"{engine} read {counted:,} lines in {folder}, whose meta.json says "
+                f"{meta['lines']:,}; delete the folder to regenerate it."
+            )
+    return problems
+
+
 # --- runs --------------------------------------------------------------------------------------
 
 
@@ -615,6 +631,8 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{size_label(gb)}: stage failures {draft['failures']}", flush=True)
             duck = run_duckdb(folder / "logs" / APP_PREFIX)
             m = metas[gb]
+            for problem in data_mismatches(folder, m, draft, duck):
+                print(f"{size_label(gb)}: DATA MISMATCH: {problem}", flush=True)
             rows.append(Row(size_label(gb), m["uncompressed_bytes"] / 1e6, m["lines"], draft, duck))
             print(
                 f"{size_label(gb)} done: draft {draft and round(draft['seconds'], 1)} s, "

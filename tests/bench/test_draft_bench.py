@@ -87,3 +87,15 @@ def test_profile_samples_are_attributed_to_the_stage_on_the_stack(bench) -> None
     assert ("findings_from_parquet (tasks/baseline/_stage.py)", 20) in stages["baseline"][
         "inclusive"
     ]
+
+
+def test_data_that_changed_since_its_meta_json_is_named(bench) -> None:
+    meta = {"lines": 911_186}
+    folder = Path("bench/data/draft/scale-2.6")
+    assert bench.data_mismatches(folder, meta, {"lines_parsed": 911_186}, {"lines": 911_186}) == []
+    assert bench.data_mismatches(folder, meta, None, None) == []
+    (problem,) = bench.data_mismatches(
+        folder, meta, {"lines_parsed": 911_186}, {"lines": 4_223_080}
+    )
+    assert problem.startswith("DuckDB read 4,223,080 lines in bench/data/draft/scale-2.6")
+    assert "meta.json says 911,186" in problem
