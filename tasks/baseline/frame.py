@@ -546,7 +546,7 @@ class WindowedFrame:
         # window, start, time and minute took some 40 bytes a row.
         bins = np.zeros(len(rows), dtype=_index_dtype(n_bins + 1))
         which = self.window[rows]
-        for index, (start, offset) in enumerate(zip(starts, offsets[:-1], strict=False)):
+        for index, (start, offset) in enumerate(zip(starts, offsets[:-1], strict=True)):
             inside = which == index + 1
             minute = self.ts[rows[inside]]
             minute -= start

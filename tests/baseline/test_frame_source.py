@@ -8,9 +8,17 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from tasks.baseline import build_findings, findings_from_parquet
-from tasks.baseline.frame import BATCH_ROWS, FrameSource, span, window_view
+from tasks.baseline.frame import (
+    BATCH_ROWS,
+    FEW_GROUPS,
+    FrameSource,
+    grouped_percentiles,
+    span,
+    window_view,
+)
 from tests.baseline.test_suspects import SETTINGS, WINDOWS, cascade, normal_traffic
 from tests.frames import Logs
 
@@ -91,3 +99,20 @@ def test_finding_a_batch_in_the_row_list_does_not_copy_the_list() -> None:
     assert bounds == (501, 1001)
     assert span(positions, 0, 20_000_000) == (0, len(positions))
     assert peak < 100_000  # the int64 copy of the list was 80 MB
+
+
+@pytest.mark.parametrize("n_groups", [5, 200])
+def test_grouped_percentiles_match_numpy_per_group_with_few_or_many_groups(n_groups: int) -> None:
+    # Up to FEW_GROUPS groups are picked out by masks, more by one sort: both must agree.
+    rng = np.random.default_rng(n_groups)
+    group = rng.integers(0, n_groups, size=20_000).astype(np.int16)
+    values = rng.lognormal(3, 1, size=group.size)
+    values[rng.random(group.size) < 0.2] = np.nan
+    group[group == 1] = 0  # group 1 has no values: nan
+    out = grouped_percentiles(group, values, n_groups, (0.5, 0.95))
+    assert (n_groups <= FEW_GROUPS) == (n_groups == 5)
+    assert np.isnan(out[1]).all()
+    for g in range(n_groups):
+        mine = values[(group == g) & ~np.isnan(values)]
+        if mine.size:
+            assert out[g].tolist() == np.percentile(mine, [50, 95]).tolist()
