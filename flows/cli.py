@@ -248,10 +248,7 @@ def demo(
 def report_demo(
     stats: GatherStats, top_suspect: str | None, correct: bool, truth: GroundTruth
 ) -> None:
-    err.print(
-        f"Read {stats.read} of {stats.listed} objects; {stats.lines_parsed:,} lines parsed, "
-        f"{stats.lines_rejected:,} rejected."
-    )
+    err.print(gather_summary(stats), markup=False, highlight=False)
     verdict = "[green]matches[/]" if correct else "[red]does not match[/]"
     err.print(
         f"Top suspect: [bold]{top_suspect}[/] ({verdict} the injected root cause, "
