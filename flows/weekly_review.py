@@ -16,6 +16,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.postmortem import artifact_key, publish_targets
 from tasks.contracts import Publication, ReviewRecord, ReviewStatus
+from tasks.errors import ObjectError
 from tasks.output import write_atomic, write_model_json
 from tasks.render.approval import stamp_html, stamp_markdown
 from tasks.settings import Settings, load_settings
@@ -99,7 +100,13 @@ def weekly_review(
         # The configured output folder is the tool's own: on a fresh deployment no draft has
         # made it yet, and the scheduled review of that quiet week should say so, not fail.
         # A folder passed explicitly (`--out`) must exist: a typo must not pass for a quiet week.
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ObjectError(
+                f"{root}: cannot create the output folder ({exc.strerror or exc}); "
+                "set settings.out_dir to a folder this process may write."
+            ) from None
     review = weekly_stage(week, Path(root), settings)
     if settings.weekly_ai_summary:
         review = review.model_copy(update={"summary": summary_stage(review, settings)})

@@ -145,3 +145,8 @@ def test_a_fresh_deployment_reviews_a_quiet_week_and_a_missing_out_folder_is_nam
     with pytest.raises(ObjectError, match=r"typo: no such output folder"):
         weekly_review(WEEK, settings, tmp_path / "typo")
     assert not (tmp_path / "typo").exists()
+    # A configured folder that cannot be made is one sentence naming it, not a traceback.
+    (tmp_path / "a-file").write_text("")
+    blocked = settings.model_copy(update={"out_dir": tmp_path / "a-file" / "postmortems"})
+    with pytest.raises(ObjectError, match=r"a-file/postmortems: cannot create the output folder"):
+        weekly_review(WEEK, blocked)
