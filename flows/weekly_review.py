@@ -107,11 +107,12 @@ def weekly_review(
                 f"{root}: cannot create the output folder ({exc.strerror or exc}); "
                 "set settings.out_dir to a folder this process may write."
             ) from None
-    review = weekly_stage(week, Path(root), settings)
+    root = Path(root)
+    review = weekly_stage(week, root, settings)
     if settings.weekly_ai_summary:
         review = review.model_copy(update={"summary": summary_stage(review, settings)})
     gate = settings.weekly_review_gate
-    path = render_stage(review, Path(root) / WEEKLY_DIR / review.week, gate)
+    path = render_stage(review, root / WEEKLY_DIR / review.week, gate)
     if not gate:
         create_markdown_artifact(
             key=artifact_key("weekly", review.week),
@@ -231,7 +232,6 @@ def record_publication(
     from flows.review import STATUS_FILE
     from tasks.publish import PUBLISHED_FILE
 
-    now = datetime.now(UTC)
     write_model_json(publication, folder / PUBLISHED_FILE)
     where = ", ".join(c.target for c in publication.copies) or "nowhere"
     final = status.model_copy(
@@ -239,7 +239,7 @@ def record_publication(
             "state": "published",
             "message": f"{status.message} The reviewed copy is {reviewed}; published to {where} "
             f"({PUBLISHED_FILE}).",
-            "updated_at": now,
+            "updated_at": datetime.now(UTC),
         }
     )
     write_model_json(final, folder / STATUS_FILE)

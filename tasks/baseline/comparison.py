@@ -64,7 +64,7 @@ def mine_view_patterns(view: WindowedFrame) -> PatternCodes:
 
     def messages() -> Iterator[pa.Array]:
         for part, values in view.chunks("message", rows):
-            in_order.append(part.astype(np.int32 if len(view.ts) < 2**31 else np.int64))
+            in_order.append(part.astype(rows.dtype))
             yield pc.fill_null(values, "")
 
     local, uniques, templates = mine_pattern_codes(messages(), view.source.pool)

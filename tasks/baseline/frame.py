@@ -350,6 +350,7 @@ class _BottomK:
         self.after_prune = 0
         self.lines = 0
         self.sampled_any = False
+        self._distinct = 0  # traces in the buffer after the last prune, at most `limit`
 
     def add(self, rows: np.ndarray, hashes: np.ndarray) -> None:
         self.lines += rows.size
