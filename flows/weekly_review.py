@@ -25,6 +25,7 @@ from tasks.weekly import (
     WeeklySummary,
     build_weekly_charts,
     build_weekly_review,
+    check_edited_weekly,
     iso_week,
     load_postmortems,
     render_weekly_html,
@@ -164,9 +165,10 @@ def wait_for_weekly_review(review: WeeklyReview, path: Path, settings: Settings)
         describe=lambda status, warnings: pause_description(review, path, status, settings),
         announce=announce,
         revise=revise,
-        # The page holds no claims of its own but the summary's, verified when it was written;
-        # a reviewer's edit is theirs to stand by.
-        recheck=lambda markdown, folder, s: [],
+        # Re-read at each edit: the page on disk is the one the reviewer changed.
+        recheck=lambda markdown, folder, s: check_edited_weekly(
+            path.read_text(encoding="utf-8"), markdown, review
+        ),
         again=f"postmortem weekly --week {review.week}",
     )
 

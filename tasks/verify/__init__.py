@@ -5,6 +5,12 @@ Also the blameless check, used on the AI's text and on a reviewer's edited Markd
 
 from tasks.verify._verify import verify_analysis
 from tasks.verify.blameless import BlameFinding, find_blame
-from tasks.verify.edits import check_edited_draft
+from tasks.verify.edits import check_edited_draft, check_edited_text
 
-__all__ = ["BlameFinding", "check_edited_draft", "find_blame", "verify_analysis"]
+__all__ = [
+    "BlameFinding",
+    "check_edited_draft",
+    "check_edited_text",
+    "find_blame",
+    "verify_analysis",
+]

@@ -1,5 +1,6 @@
 """The weekly reliability review: one page per ISO week over the published and pending postmortems."""
 
+from tasks.weekly._edits import check_edited_weekly
 from tasks.weekly._load import load_postmortems
 from tasks.weekly._report import (
     build_weekly_charts,
@@ -23,6 +24,7 @@ __all__ = [
     "WeeklySummary",
     "build_weekly_charts",
     "build_weekly_review",
+    "check_edited_weekly",
     "iso_week",
     "load_postmortems",
     "render_weekly",

@@ -188,7 +188,8 @@ def _output_schema() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _number_pool(facts: dict[str, WeeklyFact]) -> NumberPool:
+def number_pool(facts: dict[str, WeeklyFact]) -> NumberPool:
+    """The facts' values, with those in minutes also as durations in seconds."""
     values = [f.value for f in facts.values() if f.value is not None]
     durations = [f.value * 60 for f in facts.values() if f.value is not None and f.unit == "min"]
     return NumberPool(values=values, durations_s=durations)
@@ -243,7 +244,7 @@ def verify_theme(
                 else f"{', '.join(stray)} is not among the incidents of {fid.rsplit('.', 1)[0]}.",
                 "unsupported",
             )
-    pool = _number_pool(facts)
+    pool = number_pool(facts)
     for literal in literal_numbers(claim.text):
         ok = number_matches(literal, pool)
         check(

@@ -32,8 +32,10 @@ from tasks.output import write_model_json
 from tasks.settings import Settings
 from tasks.weekly import (
     PostmortemRecord,
+    WeeklyReview,
     build_weekly_charts,
     build_weekly_review,
+    check_edited_weekly,
     load_postmortems,
     render_weekly,
     render_weekly_html,
@@ -409,3 +411,43 @@ def test_a_monday_morning_run_reviews_the_week_that_just_ended() -> None:
 
     assert last_week(at(30, 9)) == WEEK  # Monday 2026-11-30 09:00 UTC
     assert last_week(datetime(2027, 1, 4, 9, tzinfo=UTC)) == "2026-W53"
+
+
+def _edit_review() -> WeeklyReview:
+    return build_weekly_review(
+        [
+            record("A", at(23), resolved=timedelta(minutes=75), actions=(("P1", "Cap retries"),)),
+            record("B", at(24), severity="SEV1", detected=timedelta(minutes=12)),
+        ],
+        WEEK,
+        SETTINGS,
+    )
+
+
+def test_an_edit_that_restates_the_pages_figures_passes() -> None:
+    review = _edit_review()
+    original = render_weekly(review, at(30, 9))
+    edited = original + (
+        "\nTwo incidents; A took 1 h 15 min (75 minutes) to resolve and B was detected after "
+        f"12 min. The P1 item is {review.action_items[0].age_days} days old.\n"
+    )
+    assert check_edited_weekly(original, edited, review) == []
+
+
+def test_an_edit_with_a_figure_the_page_lacks_is_named() -> None:
+    review = _edit_review()
+    original = render_weekly(review, at(30, 9))
+    edited = original.replace("## Trend", "37 customers saw errors for 48 minutes.\n\n## Trend")
+    warnings = check_edited_weekly(original, edited, review)
+    assert [w.split('"')[1] for w in warnings] == ["37", "48 minutes"]
+    assert all("no figure in this week's review" in w for w in warnings)
+    # Lines the reviewer did not touch are not checked again, however many figures they hold.
+    assert check_edited_weekly(original, original, review) == []
+
+
+def test_an_edit_that_blames_a_person_is_flagged() -> None:
+    review = _edit_review()
+    original = render_weekly(review, at(30, 9))
+    edited = original + "\nThe on-call engineer failed to notice the alert.\n"
+    (warning,) = check_edited_weekly(original, edited, review)
+    assert "may read as blaming a person" in warning and "failed to notice" in warning

@@ -111,7 +111,10 @@ def test_an_approved_weekly_review_is_marked_reviewed_and_a_stranger_is_refused(
 
 def test_a_rejected_weekly_review_is_never_marked_reviewed(root: Path) -> None:
     folder = root / "weekly" / WEEK
-    edited = "# Weekly reliability review\n\nINC-B was the week's only SEV1.\n"
+    edited = (
+        "# Weekly reliability review\n\nINC-B was the week's only SEV1. INC-A took 40 minutes "
+        "to resolve; 37 customers saw errors.\n"
+    )
     r = start(
         folder,
         (
@@ -135,6 +138,10 @@ def test_a_rejected_weekly_review_is_never_marked_reviewed(root: Path) -> None:
     # The request for changes re-rendered the page with the edit and the review notes.
     text = path.read_text()
     assert text.startswith(edited) and "Round 1, bob** (request changes): Shorter" in text
+    # The edit was checked against the page it replaced: the figure it made up is named, the
+    # one the page holds (INC-A's 40 minutes to resolve) is not.
+    notes = text.split("**Checks on the edited text:**")[1]
+    assert notes.count("⚠") == 1 and 'The edit writes "37"' in notes
     assert "INC-B was the week" in path.with_suffix(".html").read_text()
     assert r.seen[1].draft_sha256 == sha256_file(path)
 
