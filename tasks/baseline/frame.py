@@ -11,7 +11,7 @@ baseline stage works on that view, so the pandas frame is converted once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tasks.baseline.quantiles import grouped_percentiles_in_passes
 from tasks.contracts import IncidentSpec, TimeWindow, WindowSet, evidence_id, object_id
 from tasks.output import open_frame_file
 from tasks.workers import BoundedExecutor
@@ -398,8 +399,8 @@ class WindowedFrame:
     Arrays are aligned: element i of each describes the same row. `window` is 0 for the
     incident, i for baseline i-1, and -1 for context rows before the incident that fall in no
     window. `change_record` marks CloudTrail rows, which are never service traffic. Only
-    numbers are held per row; text columns (messages, attrs, trace IDs) stay in `source` and
-    are read for the rows a step asks for, a batch at a time.
+    numbers are held per row; text columns (messages, attrs, trace IDs) and latencies stay in
+    `source` and are read for the rows a step asks for, a batch at a time.
     """
 
     windows: WindowSet
@@ -412,7 +413,6 @@ class WindowedFrame:
     change_record: np.ndarray  # bool
     level: np.ndarray  # int8 rank (LEVEL_NAMES index), -1 when absent
     status: np.ndarray  # int16 (int32 if a value does not fit), 0 when absent
-    latency: np.ndarray  # float64, nan when absent
     is_error: np.ndarray  # bool: level error/fatal or HTTP status >= 500
     minutes: np.ndarray  # exposure per window, [incident, baseline 1, ...]
     obj: np.ndarray  # int16 (or int32) codes into object_ids: the object each row was read from
@@ -568,11 +568,42 @@ class WindowedFrame:
             or [np.zeros(0, dtype=np.int64)]
         )
 
-    def latency_percentiles(self, rows: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
-        """[service, quantile] latency percentiles over `rows` (numpy's linear method); nan if none."""
-        return grouped_percentiles(
-            self.service[rows], self.latency[rows], len(self.service_names), quantiles
-        )
+    def latencies(self, rows: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(view rows, their latencies in ms, nan where absent) for the distinct `rows`, a batch
+        at a time in frame order (see `chunks`)."""
+        for part, values in self.chunks("latency_ms", rows):
+            yield part, _as_float(values, np.nan)
+
+    def latency_of(self, rows: np.ndarray) -> np.ndarray:
+        """The latencies of `rows` (ascending view rows), nan where absent."""
+        rows = np.asarray(rows)
+        out = np.full(len(rows), np.nan)
+        for part, values in self.latencies(rows):
+            out[np.searchsorted(rows, part)] = values
+        return out
+
+    def latency_percentiles(
+        self,
+        rows: np.ndarray,
+        quantiles: tuple[float, ...],
+        group_of: Callable[[np.ndarray], np.ndarray] | None = None,
+        n_groups: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """[group, quantile] latency percentiles over `rows` (numpy's linear method; nan if
+        none) and each group's number of latencies. Groups are services unless `group_of`
+        maps view rows to codes below `n_groups`.
+
+        Exact, in a few streaming reads of the latencies (tasks/baseline/quantiles.py): the
+        view holds no latency per row.
+        """
+        group_of = group_of or (lambda part: self.service[part])
+        n_groups = len(self.service_names) if n_groups is None else n_groups
+
+        def passes() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            for part, values in self.latencies(rows):
+                yield group_of(part), values
+
+        return grouped_percentiles_in_passes(passes, n_groups, quantiles)
 
     def time(self, row: int) -> datetime:
         return from_us(int(self.ts[row]))
@@ -636,8 +667,11 @@ def _levels(table: pa.Table) -> np.ndarray:
 def _numeric(table: pa.Table, name: str, fill: float) -> np.ndarray:
     if name not in table.column_names:
         return np.full(table.num_rows, fill)
-    col = pc.cast(table[name], pa.float64())
-    return pc.fill_null(col, fill).to_numpy(zero_copy_only=False)
+    return _as_float(table[name], fill)
+
+
+def _as_float(values: pa.Array | pa.ChunkedArray, fill: float) -> np.ndarray:
+    return pc.fill_null(pc.cast(values, pa.float64()), fill).to_numpy(zero_copy_only=False)
 
 
 class _Codes:
@@ -704,7 +738,7 @@ def _sorted_codes(codes: np.ndarray, names: list[str]) -> tuple[np.ndarray, list
 
 
 # ts: so that every batch has a column and so its row count, whatever else the frame lacks.
-_VIEW_COLUMNS = ["ts", "service", "level", "status", "latency_ms", "source", "object_key", "line"]
+_VIEW_COLUMNS = ["ts", "service", "level", "status", "source", "object_key", "line"]
 
 
 def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet) -> WindowedFrame:
@@ -744,7 +778,6 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     # no per-batch parts to concatenate, so a column never exists twice while it is built.
     status = np.zeros(n_kept, dtype=np.int32)
     level = np.zeros(n_kept, dtype=np.int8)
-    latency = np.zeros(n_kept, dtype=np.float64)
     line = np.zeros(n_kept, dtype=np.int32)
     service = np.zeros(n_kept, dtype=np.int32)
     obj = np.zeros(n_kept, dtype=np.int32)
@@ -757,7 +790,6 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
         n = table.num_rows
         status[lo:hi] = _numeric(table, "status", 0.0).astype(np.int32)
         level[lo:hi] = _levels(table)
-        latency[lo:hi] = _numeric(table, "latency_ms", np.nan)
         numbers = _numeric(table, "line", 0.0).astype(np.int64)
         line = _widened(line, numbers)
         line[lo:hi] = numbers
@@ -788,7 +820,6 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     change_record = change_record[order]
     level = level[order]
     status = _narrowed(status[order], np.int16)
-    latency = latency[order]
     obj = _narrowed(obj[order], np.int16)
     line = line[order]
     instance = _narrowed(instance[order], np.int16)
@@ -807,7 +838,6 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
         change_record=change_record,
         level=level,
         status=status,
-        latency=latency,
         is_error=(level >= ERROR_RANK) | (status >= 500),
         minutes=exclusive_minutes(windows),
         obj=obj,

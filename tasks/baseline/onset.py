@@ -121,10 +121,8 @@ def _reference(view: WindowedFrame, grid: _Grid) -> _Reference:
     errors = errors.reshape(shape)[:, keep_bin]
     lines_mean, lines_phi = _mean_and_dispersion(lines)
     errors_mean, errors_phi = _mean_and_dispersion(errors)
-    p95 = view.latency_percentiles(rows, (0.95,))[:, 0]
-    samples = np.bincount(
-        view.service[rows], weights=~np.isnan(view.latency[rows]), minlength=n_services
-    )
+    p95, samples = view.latency_percentiles(rows, (0.95,))
+    p95 = p95[:, 0]
     p95[samples < MIN_BASELINE_LATENCY_SAMPLES] = np.nan
     minutes = int(np.count_nonzero(keep_bin))
     return _Reference(rows, lines_mean, lines_phi, errors_mean, errors_phi, p95, minutes)
@@ -178,14 +176,20 @@ def _slow_minutes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Anomalous minutes for latency, and each grid row's "slower than baseline p95" flag."""
     shape = grid.lines.shape
-    latency = view.latency[grid.rows]
-    p95 = ref.p95[view.service[grid.rows]]
-    has = ~np.isnan(latency) & ~np.isnan(p95)
-    slow = has & (latency > np.nan_to_num(p95, nan=np.inf))
-    flat = view.service[grid.rows].astype(np.int64) * shape[1] + grid.minute
     size = shape[0] * shape[1]
-    n = np.bincount(flat, weights=has, minlength=size).reshape(shape)
-    k = np.bincount(flat, weights=slow, minlength=size).reshape(shape)
+    n = np.zeros(size)
+    k = np.zeros(size)
+    slow = np.zeros(len(grid.rows), dtype=bool)
+    # The latencies are read a batch at a time: the view holds none.
+    for part, latency in view.latencies(grid.rows):
+        at = np.searchsorted(grid.rows, part)
+        p95 = ref.p95[view.service[part]]
+        has = ~np.isnan(latency) & ~np.isnan(p95)
+        slow[at] = has & (latency > np.nan_to_num(p95, nan=np.inf))
+        flat = view.service[part].astype(np.int64) * shape[1] + grid.minute[at]
+        n += np.bincount(flat, weights=has, minlength=size)
+        k += np.bincount(flat, weights=slow[at], minlength=size)
+    n, k = n.reshape(shape), k.reshape(shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(n > 0, k / n, 0.0)
     tail = binom.sf(k - 1, n, 0.05)

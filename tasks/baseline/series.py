@@ -46,7 +46,7 @@ def minute_series(view: WindowedFrame, services: list[str]) -> list[MinuteSeries
             rows, bins = rows[keep], bins[keep]
             lines = np.bincount(bins, minlength=minutes)
             errors = np.bincount(bins, weights=view.is_error[rows], minlength=minutes)
-            p95 = grouped_percentiles(bins, view.latency[rows], minutes, (0.95,))[:, 0]
+            p95 = grouped_percentiles(bins, view.latency_of(rows), minutes, (0.95,))[:, 0]
             out.append(
                 MinuteSeries(
                     service=service,
