@@ -215,13 +215,16 @@ def compare_patterns(
 # --------------------------------------------------------------------------------------------
 
 
-def _status_mix(view: WindowedFrame, rows: np.ndarray) -> dict[int, dict[str, int]]:
-    """Per service: counts per status class ("2xx"...) and the top exact error codes."""
-    rows = rows[(view.status[rows] >= 100) & (view.status[rows] < 1000)]
+def _status_mix(view: WindowedFrame, kind: int) -> dict[int, dict[str, int]]:
+    """Per service: counts per status class ("2xx"...) and the top exact error codes, in the
+    incident (`kind` 0) or the baselines (1)."""
+    _, service, status, lines = view.status_lines[view.status_lines[:, 0] == kind].T
     n_services = len(view.service_names)
-    table = np.bincount(
-        view.service[rows].astype(np.int64) * 1000 + view.status[rows], minlength=n_services * 1000
-    ).reshape(n_services, 1000)
+    table = (
+        np.bincount(service * 1000 + status, weights=lines, minlength=n_services * 1000)
+        .astype(np.int64)
+        .reshape(n_services, 1000)
+    )
     mixes: dict[int, dict[str, int]] = {}
     for service in np.flatnonzero(table.sum(axis=1)).tolist():
         counts = table[service]
@@ -324,8 +327,8 @@ def compare_services(view: WindowedFrame, settings: Settings) -> list[ServiceSta
     err = _error_stats(view, incident_rows, baseline_rows, settings)
     t_i, t_b = float(view.minutes[0]), view.baseline_minutes
     lat_i, lat_b = _latency_percentiles(view)
-    mix_i = _status_mix(view, incident_rows)
-    mix_b = _status_mix(view, baseline_rows)
+    mix_i = _status_mix(view, 0)
+    mix_b = _status_mix(view, 1)
     # Change records are not traffic: a service seen only in CloudTrail gets no row.
     present = np.flatnonzero((err.lines_incident + err.lines_baseline) > 0)
     stats = []

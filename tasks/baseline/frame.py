@@ -412,9 +412,12 @@ class WindowedFrame:
     service_names: list[str]
     change_record: np.ndarray  # bool
     level: np.ndarray  # int8 rank (LEVEL_NAMES index), -1 when absent
-    status: np.ndarray  # int16 (int32 if a value does not fit), 0 when absent
     is_error: np.ndarray  # bool: level error/fatal or HTTP status >= 500
     minutes: np.ndarray  # exposure per window, [incident, baseline 1, ...]
+    # Traffic lines per HTTP status (100-999), as rows [kind, service, status, lines], kind 0
+    # for the incident and 1 for the baselines: all the stage needs of statuses, so none is
+    # held per row.
+    status_lines: np.ndarray
     obj: np.ndarray  # int16 (or int32) codes into object_ids: the object each row was read from
     object_ids: list[str]
     line: np.ndarray  # line in its object: int32, int64 if a line number does not fit
@@ -731,10 +734,41 @@ def _filled(table: pa.Table, names: tuple[str, ...]) -> list[pa.Array]:
 
 def _sorted_codes(codes: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str]]:
     """Codes renumbered so that they follow sorted names: every output by code is deterministic."""
+    remap, sorted_names = _sorted_names(names)
+    return (remap[codes] if len(codes) else codes.astype(np.int32)), sorted_names
+
+
+def _sorted_names(names: list[str]) -> tuple[np.ndarray, list[str]]:
+    """The names sorted, and for each old code its new one."""
     order = np.argsort(np.array(names, dtype=object), kind="stable")
     remap = np.empty(len(names), dtype=np.int32)
     remap[order] = np.arange(len(names), dtype=np.int32)
-    return (remap[codes] if len(codes) else codes.astype(np.int32)), [names[i] for i in order]
+    return remap, [names[i] for i in order]
+
+
+class _StatusTally:
+    """Traffic lines per (incident or baselines, service code, HTTP status), batch by batch."""
+
+    def __init__(self) -> None:
+        self._lines: dict[int, int] = {}
+
+    def add(
+        self, window: np.ndarray, change_record: np.ndarray, service: np.ndarray, status: np.ndarray
+    ) -> None:
+        counted = (window >= 0) & ~change_record & (status >= 100) & (status < 1000)
+        kind = (window[counted] > 0).astype(np.int64)
+        keys = ((kind << 32) + service[counted]) * 1000 + status[counted]
+        for key, lines in zip(*np.unique(keys, return_counts=True), strict=True):
+            self._lines[int(key)] = self._lines.get(int(key), 0) + int(lines)
+
+    def rows(self, service_remap: np.ndarray) -> np.ndarray:
+        """[kind, service (renumbered), status, lines] rows."""
+        keys = np.array(list(self._lines), dtype=np.int64)
+        lines = np.array(list(self._lines.values()), dtype=np.int64)
+        pair, status = np.divmod(keys, 1000)
+        kind, service = np.divmod(pair, 1 << 32)
+        service = service_remap[service] if len(service) else service
+        return np.stack([kind, service, status, lines], axis=1).reshape(-1, 4)
 
 
 # ts: so that every batch has a column and so its row count, whatever else the frame lacks.
@@ -776,8 +810,9 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     del ts_all, code_all, change_all
     # Each column is written in place, batch by batch, into one array of the view's length:
     # no per-batch parts to concatenate, so a column never exists twice while it is built.
-    status = np.zeros(n_kept, dtype=np.int32)
     level = np.zeros(n_kept, dtype=np.int8)
+    is_error = np.zeros(n_kept, dtype=bool)
+    statuses = _StatusTally()
     line = np.zeros(n_kept, dtype=np.int32)
     service = np.zeros(n_kept, dtype=np.int32)
     obj = np.zeros(n_kept, dtype=np.int32)
@@ -788,15 +823,17 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
         lo, hi = span(kept, offset, offset + batch.num_rows)
         table = pa.Table.from_batches([batch]).take(pa.array(kept[lo:hi] - offset))
         n = table.num_rows
-        status[lo:hi] = _numeric(table, "status", 0.0).astype(np.int32)
+        status = _numeric(table, "status", 0.0).astype(np.int64)
         level[lo:hi] = _levels(table)
+        is_error[lo:hi] = (level[lo:hi] >= ERROR_RANK) | (status >= 500)
         numbers = _numeric(table, "line", 0.0).astype(np.int64)
         line = _widened(line, numbers)
         line[lo:hi] = numbers
         service[lo:hi] = services.encode(_service_column(table), n)
         obj[lo:hi] = objects.encode(_filled(table, ("source", "object_key")), n)
         instance[lo:hi] = instances.encode(_filled(table, ("instance",)), n)
-        del table, numbers
+        statuses.add(window[lo:hi], change_record[lo:hi], service[lo:hi], status)
+        del table, numbers, status
 
     keys = objects.values()
     # A key's tuple is (source, object key) for the columns present; its rank orders ties.
@@ -808,7 +845,8 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     order = order.astype(_index_dtype(n_kept), copy=False)
     named = [dict(zip(has_objects, t, strict=True)) for t in tuples]
     object_ids = [object_id(n.get("source", ""), n.get("object_key", "")) for n in named]
-    service, service_names = _sorted_codes(service, services.values())
+    service_remap, service_names = _sorted_names(services.values())
+    service = service_remap[service] if n_kept else service
     if not service_names:
         service_names = [UNKNOWN_SERVICE] if "service" not in source.column_names else []
     # One column reordered at a time: each unordered copy is let go as soon as its ordered
@@ -819,7 +857,7 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     service = _narrowed(service[order], np.int16)
     change_record = change_record[order]
     level = level[order]
-    status = _narrowed(status[order], np.int16)
+    is_error = is_error[order]
     obj = _narrowed(obj[order], np.int16)
     line = line[order]
     instance = _narrowed(instance[order], np.int16)
@@ -837,9 +875,9 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
         service_names=service_names,
         change_record=change_record,
         level=level,
-        status=status,
-        is_error=(level >= ERROR_RANK) | (status >= 500),
+        is_error=is_error,
         minutes=exclusive_minutes(windows),
+        status_lines=statuses.rows(service_remap),
         obj=obj,
         object_ids=object_ids,
         line=line,
