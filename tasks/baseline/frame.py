@@ -393,6 +393,35 @@ class _BottomK:
 
 
 @dataclass
+class LineRuns:
+    """Which object and line each kept frame row was read from, as runs.
+
+    Gather writes each object's lines together and in order, so the kept rows fall into runs of
+    consecutive frame rows that are consecutive lines of one object: a few runs per object
+    (one per stretch the windows keep), not an object code and a line number per row. A frame
+    laid out otherwise only makes more runs, never wrong answers.
+    """
+
+    first_row: np.ndarray  # frame row that starts each run, ascending
+    obj: np.ndarray  # object code of each run
+    first_line: np.ndarray  # line number of the run's first row (int64)
+
+    @classmethod
+    def of(cls, frame_rows: np.ndarray, obj: np.ndarray, line: np.ndarray) -> LineRuns:
+        """Runs of kept rows given in frame order: ascending frame rows, their objects, lines."""
+        if frame_rows.size == 0:
+            return cls(frame_rows[:0], obj[:0], line[:0].astype(np.int64))
+        breaks = (np.diff(frame_rows) != 1) | (np.diff(obj) != 0) | (np.diff(line) != 1)
+        starts = np.flatnonzero(np.concatenate([[True], breaks]))
+        return cls(frame_rows[starts], obj[starts], line[starts].astype(np.int64))
+
+    def locate(self, frame_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(object code, line) of kept frame rows."""
+        run = np.searchsorted(self.first_row, frame_rows, side="right") - 1
+        return self.obj[run], self.first_line[run] + (frame_rows - self.first_row[run])
+
+
+@dataclass
 class WindowedFrame:
     """The rows of the canonical frame that the baseline stage looks at, sorted by time.
 
@@ -418,9 +447,8 @@ class WindowedFrame:
     # for the incident and 1 for the baselines: all the stage needs of statuses, so none is
     # held per row.
     status_lines: np.ndarray
-    obj: np.ndarray  # int16 (or int32) codes into object_ids: the object each row was read from
+    lines: LineRuns  # the object and line each row was read from (see LineRuns)
     object_ids: list[str]
-    line: np.ndarray  # line in its object: int32, int64 if a line number does not fit
     instance: np.ndarray  # int16 (or int32) codes into instance_names ("" when absent)
     instance_names: list[str]
     # View rows in the order of their frame rows (orig ascending), for streaming reads.
@@ -531,9 +559,10 @@ class WindowedFrame:
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size == 0:
             return []
+        obj, line = self.lines.locate(self.orig[rows])
         return [
-            evidence_id(self.object_ids[c], line)
-            for c, line in zip(self.obj[rows].tolist(), self.line[rows].tolist(), strict=True)
+            evidence_id(self.object_ids[c], n)
+            for c, n in zip(obj.tolist(), line.tolist(), strict=True)
         ]
 
     def _baseline_layout(self) -> tuple[np.ndarray, np.ndarray]:
@@ -843,6 +872,9 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     )
     order = np.lexsort((line, obj_rank[obj] if len(obj) else obj, ts))
     order = order.astype(_index_dtype(n_kept), copy=False)
+    # kept is in frame order: the runs come from it before it is sorted by time.
+    lines = LineRuns.of(kept, _narrowed(obj, np.int16), line)
+    del obj, line
     named = [dict(zip(has_objects, t, strict=True)) for t in tuples]
     object_ids = [object_id(n.get("source", ""), n.get("object_key", "")) for n in named]
     service_remap, service_names = _sorted_names(services.values())
@@ -858,8 +890,6 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     change_record = change_record[order]
     level = level[order]
     is_error = is_error[order]
-    obj = _narrowed(obj[order], np.int16)
-    line = line[order]
     instance = _narrowed(instance[order], np.int16)
     # kept was ascending, so order's inverse lists the view rows in frame order.
     frame_order = np.empty(n_kept, dtype=order.dtype)
@@ -878,9 +908,8 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
         is_error=is_error,
         minutes=exclusive_minutes(windows),
         status_lines=statuses.rows(service_remap),
-        obj=obj,
+        lines=lines,
         object_ids=object_ids,
-        line=line,
         instance=instance,
         instance_names=[v if isinstance(v, str) else "" for v in instances.values()],
         frame_order=frame_order,

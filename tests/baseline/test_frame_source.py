@@ -15,6 +15,7 @@ from tasks.baseline.frame import (
     BATCH_ROWS,
     FEW_GROUPS,
     FrameSource,
+    LineRuns,
     grouped_percentiles,
     span,
     window_view,
@@ -116,3 +117,22 @@ def test_grouped_percentiles_match_numpy_per_group_with_few_or_many_groups(n_gro
         mine = values[(group == g) & ~np.isnan(values)]
         if mine.size:
             assert out[g].tolist() == np.percentile(mine, [50, 95]).tolist()
+
+
+def test_line_runs_give_each_kept_rows_object_and_line_however_the_frame_is_laid_out() -> None:
+    rng = np.random.default_rng(5)
+    # Kept frame rows with gaps (rows outside the windows), three objects interleaved in
+    # places, lines that skip (rejected lines) and one beyond 32 bits.
+    frame_rows = np.sort(rng.choice(10_000, 4_000, replace=False)).astype(np.int32)
+    obj = np.repeat(np.array([0, 1, 2, 1, 0], dtype=np.int16), 800)
+    line = np.arange(4_000, dtype=np.int64) + np.repeat([0, 50, 0, 7, 2**40], 800)
+    runs = LineRuns.of(frame_rows, obj, line)
+    shuffled = rng.permutation(4_000)
+    found_obj, found_line = runs.locate(frame_rows[shuffled])
+    assert found_obj.tolist() == obj[shuffled].tolist()
+    assert found_line.tolist() == line[shuffled].tolist()
+    # Laid out as gather writes (objects whole, lines in order): one run per object.
+    whole = LineRuns.of(np.arange(3_000), np.repeat([0, 1, 2], 1_000), np.tile(np.arange(1_000), 3))
+    assert whole.first_row.tolist() == [0, 1_000, 2_000]
+    empty = LineRuns.of(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int16), np.zeros(0))
+    assert [a.size for a in empty.locate(np.zeros(0, dtype=np.int32))] == [0, 0]

@@ -143,14 +143,14 @@ def test_line_numbers_and_statuses_that_do_not_fit_small_integers_are_kept_whole
     frame = logs.frame()
     frame.loc[0, "line"] = 2**40
     view = window_view(frame, w)
-    assert view.line.dtype == np.int64 and sorted(view.line.tolist()) == [2, 2**40]
+    assert sorted(view.lines.locate(view.orig)[1].tolist()) == [2, 2**40]
     # Both are errors; only the real HTTP status counts in the status mix.
     assert view.is_error.tolist() == [True, True]
     assert view.status_lines.tolist() == [[0, 0, 503, 1]]
     fitting = Logs()
     fitting.add(w.incident.start, "cart", "b", status=503)
     small = window_view(fitting.frame(), w)
-    assert small.line.dtype == np.int32
+    assert small.lines.locate(small.orig)[1].tolist() == [1]
 
 
 def test_service_object_and_instance_codes_fall_back_to_int32_when_int16_cannot_hold_them() -> None:
@@ -158,7 +158,9 @@ def test_service_object_and_instance_codes_fall_back_to_int32_when_int16_cannot_
     few = Logs()
     few.add(w.incident.start, "cart", "a")
     small = window_view(few.frame(), w)
-    assert {small.service.dtype, small.obj.dtype, small.instance.dtype} == {np.dtype(np.int16)}
+    assert {small.service.dtype, small.lines.obj.dtype, small.instance.dtype} == {
+        np.dtype(np.int16)
+    }
     # 40,000 objects and instances, each with one line: codes above 32,767 must stay exact.
     many = Logs()
     for i in range(40_000):
@@ -166,8 +168,9 @@ def test_service_object_and_instance_codes_fall_back_to_int32_when_int16_cannot_
     frame = many.frame()
     frame["object_key"] = [f"logs/cart-{i:05d}.log" for i in range(len(frame))]
     view = window_view(frame, w)
-    assert view.obj.dtype == np.int32 and view.instance.dtype == np.int32
+    assert view.lines.obj.dtype == np.int32 and view.instance.dtype == np.int32
     assert len(set(view.evidence(np.arange(len(view.ts))))) == 40_000
     names = np.asarray(view.instance_names, dtype=object)[view.instance]
     last = int(np.flatnonzero(names == "cart-39999")[0])
-    assert view.object_ids[view.obj[last]] == object_id("app", "logs/cart-39999.log")
+    obj, _ = view.lines.locate(view.orig[[last]])
+    assert view.object_ids[obj[0]] == object_id("app", "logs/cart-39999.log")
