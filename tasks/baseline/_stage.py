@@ -19,6 +19,7 @@ from tasks.baseline.frame import (
 )
 from tasks.baseline.series import charted_services, minute_series
 from tasks.contracts import Findings, WindowSet
+from tasks.memory import fix_mmap_threshold
 from tasks.settings import Settings, settings_record
 
 
@@ -68,6 +69,8 @@ def findings_from_parquet(
 
     With `settings.dask_address`, the per-batch work runs on that cluster (see _dask.py).
     """
+    # The stage's arrays are tens of MB each, freed step by step: their pages must go back.
+    fix_mmap_threshold()
     if not settings.dask_address:
         return _findings_from(FrameSource(parquet_path), windows, incident_id, settings)
     # Imported here: without an address, Dask is never imported.

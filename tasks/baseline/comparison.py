@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -11,15 +12,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from tasks.baseline.frame import (
+    BLOCK_ROWS,
     LEVEL_NAMES,
     UNKNOWN_SERVICE,
     WindowedFrame,
     where,
     window_view,
 )
-from tasks.baseline.patterns import mine_pattern_codes
+from tasks.baseline.patterns import mine_distinct
 from tasks.baseline.stats import (
     bh_qvalues,
+    flagged_counts,
     fraction_dispersion,
     make_change,
     minute_dispersion,
@@ -59,19 +62,37 @@ def mine_view_patterns(view: WindowedFrame) -> PatternCodes:
     if rows.size == 0:
         return PatternCodes(codes=codes, ids=[], templates=[])
     # Messages stream through the miner in frame order, a batch at a time: the mining
-    # depends only on which distinct messages occur, so the order does not matter.
-    in_order: list[np.ndarray] = []
+    # depends only on which distinct messages occur, so the order does not matter. Each
+    # message's distinct index goes straight into `codes` (the rows of the chunks not yet
+    # coded wait in `pending`, a few batches at most); the indices become pattern codes at
+    # the end, in place, so no list of every message's code or row exists besides `codes`.
+    pending: deque[np.ndarray] = deque()
 
     def messages() -> Iterator[pa.Array]:
         for part, values in view.chunks("message", rows):
-            in_order.append(part.astype(rows.dtype))
+            pending.append(part)
             yield pc.fill_null(values, "")
 
-    local, uniques, templates = mine_pattern_codes(messages(), view.source.pool)
+    def store(indices: np.ndarray) -> None:
+        at = 0
+        while at < len(indices):
+            part = pending[0]
+            take = min(len(part), len(indices) - at)
+            codes[part[:take]] = indices[at : at + take]
+            at += take
+            if take == len(part):
+                pending.popleft()
+            else:
+                pending[0] = part[take:]
+
+    pattern_of, uniques, templates = mine_distinct(messages(), store, view.source.pool)
     order = np.argsort(np.asarray(uniques, dtype=object), kind="stable")
     remap = np.empty(len(uniques), dtype=np.int32)
     remap[order] = np.arange(len(uniques), dtype=np.int32)
-    codes[np.concatenate(in_order)] = remap[local]
+    final = remap[pattern_of]
+    for lo in range(0, len(rows), BLOCK_ROWS):
+        block = rows[lo : lo + BLOCK_ROWS]
+        codes[block] = final[codes[block]]
     ids = [str(uniques[i]) for i in order]
     return PatternCodes(codes=codes, ids=ids, templates=[templates.get(i, "") for i in ids])
 
@@ -147,9 +168,7 @@ def _pattern_stats(view: WindowedFrame, codes: PatternCodes, settings: Settings)
     big_enough = (c_b == 0) | (rate_i >= SPIKE_MIN_RATIO * rate_b)
     level = np.full(n_patterns, -1, dtype=np.int8)
     np.maximum.at(level, codes.codes[mined], view.level[mined])
-    errors = np.bincount(
-        codes.codes[incident_rows], weights=view.is_error[incident_rows], minlength=n_patterns
-    )
+    errors = flagged_counts(codes.codes[incident_rows], view.is_error[incident_rows], n_patterns)
     return _PatternStats(
         incident=c_i,
         baseline=c_b,
@@ -271,8 +290,8 @@ def _error_stats(
     inc_svc, base_svc = view.service[incident_rows], view.service[baseline_rows]
     n_i = np.bincount(inc_svc, minlength=n_services)
     n_b = np.bincount(base_svc, minlength=n_services)
-    e_i = np.bincount(inc_svc, weights=view.is_error[incident_rows], minlength=n_services)
-    e_b = np.bincount(base_svc, weights=view.is_error[baseline_rows], minlength=n_services)
+    e_i = flagged_counts(inc_svc, view.is_error[incident_rows], n_services)
+    e_b = flagged_counts(base_svc, view.is_error[baseline_rows], n_services)
     phi = _error_dispersion(view, baseline_rows)
     tested = np.flatnonzero((n_i > 0) & (n_b > 0))
     p = np.full(n_services, np.nan)

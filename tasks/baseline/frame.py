@@ -86,6 +86,9 @@ def from_us(us: int) -> datetime:
 #: Rows per batch when the frame is read in a streaming pass: memory is one batch of the
 #: columns read, never the whole frame.
 BATCH_ROWS = 16 * 1024
+#: View rows per block where a computation over many rows is done a block at a time, so that
+#: its 8-byte temporaries stay a block long (8 MB) instead of the view's length.
+BLOCK_ROWS = 1 << 20
 
 
 class FrameSource:
@@ -478,35 +481,43 @@ class WindowedFrame:
         """(view rows, their values) for the distinct `rows`, a batch at a time in frame order.
 
         One streaming read of the column, for row-wise work on many rows; results come in
-        frame order, not time order (sort the view rows back where order matters).
+        frame order, not time order (sort the view rows back where order matters). It holds a
+        byte per view row (which rows are wanted) and one batch's rows: `frame_order` is walked
+        alongside the batches, so no list of the wanted rows in frame order is built.
         """
-        rows = self._in_frame_order(rows)
-        wanted = self.orig[rows]
+        wanted = np.zeros(len(self.orig), dtype=bool)
+        wanted[rows] = True
+        remaining = int(np.count_nonzero(wanted))
+        order = self._frame_order()
         if name not in self.source.column_names:
-            for start in range(0, len(rows), BATCH_ROWS):
-                part = rows[start : start + BATCH_ROWS].astype(np.int64)
-                yield part, pa.nulls(len(part), pa.string())
+            for start in range(0, len(order), BATCH_ROWS):
+                part = order[start : start + BATCH_ROWS]
+                part = part[wanted[part]].astype(np.int64)
+                if part.size:
+                    yield part, pa.nulls(len(part), pa.string())
             return
+        cursor = 0
         for offset, batch in self.source.batches([name]):
-            lo, hi = span(wanted, offset, offset + batch.num_rows)
-            if hi > lo:
-                part = rows[lo:hi].astype(np.int64)
-                yield part, batch.column(0).take(pa.array(wanted[lo:hi] - offset))
+            if remaining == 0:
+                break
+            # At most a batch's worth of view rows can fall in this batch's frame rows.
+            ahead = order[cursor : cursor + batch.num_rows]
+            inside = int(np.searchsorted(self.orig[ahead], offset + batch.num_rows))
+            part = ahead[:inside]
+            cursor += inside
+            part = part[wanted[part]]
+            if part.size:
+                remaining -= part.size
+                at = (self.orig[part] - offset).astype(np.int64)
+                yield part.astype(np.int64), batch.column(0).take(pa.array(at))
 
-    def _in_frame_order(self, rows: np.ndarray) -> np.ndarray:
-        """The distinct view rows of `rows`, in the order of their frame rows.
-
-        A mask over the view picks them out of `frame_order`: linear, with one byte per view
-        row and the result as temporaries, where sorting `orig[rows]` took three 8-byte
-        arrays of the rows' length.
-        """
+    def _frame_order(self) -> np.ndarray:
+        """View rows in the order of their frame rows (`orig` ascending)."""
         if self.frame_order is None:  # a view built by hand (tests)
             self.frame_order = np.argsort(self.orig, kind="stable").astype(
                 _index_dtype(len(self.orig))
             )
-        mask = np.zeros(len(self.orig), dtype=bool)
-        mask[rows] = True
-        return self.frame_order[mask[self.frame_order]]
+        return self.frame_order
 
     def strings(self, name: str, rows: np.ndarray) -> list[str | None]:
         return self.column(name, rows).to_pylist()
@@ -575,17 +586,17 @@ class WindowedFrame:
         """Minute bin of each baseline row (baselines laid end to end) and the number of bins."""
         starts, offsets = self._baseline_layout()
         n_bins = int(offsets[-1])
-        # One baseline window at a time, in place: gathered for every baseline row at once,
-        # window, start, time and minute took some 40 bytes a row.
+        # A block of rows at a time: gathered for every baseline row at once, window, start,
+        # time and minute took some 40 bytes a row.
         bins = np.zeros(len(rows), dtype=_index_dtype(n_bins + 1))
-        which = self.window[rows]
-        for index, (start, offset) in enumerate(zip(starts, offsets[:-1], strict=True)):
-            inside = which == index + 1
-            minute = self.ts[rows[inside]]
-            minute -= start
-            minute //= MINUTE_US
-            minute += offset
-            bins[inside] = minute
+        for lo in range(0, len(rows), BLOCK_ROWS):
+            part = rows[lo : lo + BLOCK_ROWS]
+            which = self.window[part]
+            ts = self.ts[part]
+            out = bins[lo : lo + BLOCK_ROWS]
+            for index, (start, offset) in enumerate(zip(starts, offsets[:-1], strict=True)):
+                inside = which == index + 1
+                out[inside] = (ts[inside] - start) // MINUTE_US + offset
         return bins, n_bins
 
     def baseline_bin_starts(self) -> np.ndarray:
@@ -920,9 +931,18 @@ def where(mask: np.ndarray) -> np.ndarray:
     """Positions of the true elements of a per-row mask, as int32 when they fit.
 
     np.flatnonzero gives int64; the baseline keeps several such row lists of the view's length
-    at once, and at 4 bytes a position they take half the memory.
+    at once, and at 4 bytes a position they take half the memory. The positions are found a
+    block at a time, so that no int64 list of them all exists even for a moment.
     """
-    return np.flatnonzero(mask).astype(_index_dtype(mask.size), copy=False)
+    if _index_dtype(mask.size) is np.int64:
+        return np.flatnonzero(mask)
+    out = np.empty(int(np.count_nonzero(mask)), dtype=np.int32)
+    at = 0
+    for start in range(0, mask.size, BLOCK_ROWS):
+        found = np.flatnonzero(mask[start : start + BLOCK_ROWS])
+        out[at : at + found.size] = found + start
+        at += found.size
+    return out
 
 
 def span(positions: np.ndarray, start: int, stop: int) -> tuple[int, int]:

@@ -30,6 +30,7 @@ import numpy as np
 from scipy.stats import binom, nbinom, poisson
 
 from tasks.baseline.frame import MINUTE_US, WindowedFrame, from_us, to_us, where
+from tasks.baseline.stats import flagged_counts
 from tasks.contracts import ChangeEvent, Onset, PatternFinding, TimelineEntry
 
 LEAD_IN_MAX_MINUTES = 15
@@ -84,12 +85,12 @@ def _grid(view: WindowedFrame) -> _Grid:
     origin = start - lead_in * MINUTE_US
     n_minutes = lead_in + int(np.ceil((end - start) / MINUTE_US))
     rows = where(view.traffic & (view.ts >= origin) & (view.ts < end))
-    minute = (view.ts[rows] - origin) // MINUTE_US
+    minute = ((view.ts[rows] - origin) // MINUTE_US).astype(np.int32)
     shape = (len(view.service_names), n_minutes)
     flat = view.service[rows].astype(np.int64) * n_minutes + minute
     size = shape[0] * shape[1]
     lines = np.bincount(flat, minlength=size).reshape(shape)
-    errors = np.bincount(flat, weights=view.is_error[rows], minlength=size).reshape(shape)
+    errors = flagged_counts(flat, view.is_error[rows], size).reshape(shape)
     return _Grid(origin, lead_in, rows, minute, lines, errors)
 
 
@@ -117,7 +118,7 @@ def _reference(view: WindowedFrame, grid: _Grid) -> _Reference:
     flat = view.service[rows].astype(np.int64) * n_bins + bins
     shape = (n_services, n_bins)
     lines = np.bincount(flat, minlength=n_services * n_bins).reshape(shape)[:, keep_bin]
-    errors = np.bincount(flat, weights=view.is_error[rows], minlength=n_services * n_bins)
+    errors = flagged_counts(flat, view.is_error[rows], n_services * n_bins)
     errors = errors.reshape(shape)[:, keep_bin]
     lines_mean, lines_phi = _mean_and_dispersion(lines)
     errors_mean, errors_phi = _mean_and_dispersion(errors)

@@ -72,7 +72,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -599,22 +599,43 @@ def mine_pattern_codes(
     chunks: Iterable[pa.Array], pool: BoundedExecutor | None = None
 ) -> tuple[np.ndarray, list[str], dict[str, str]]:
     """`mine_patterns` over string arrays read a chunk at a time: per message a code into the
-    pattern IDs, the IDs, and the template of each ID.
+    pattern IDs, the IDs, and the template of each ID (see `mine_distinct`)."""
+    parts: list[np.ndarray] = []
+    pattern_of, ids, templates = mine_distinct(chunks, parts.append, pool)
+    # Filled part by part, each part let go once copied: the codes never exist twice.
+    codes = np.empty(sum(len(part) for part in parts), dtype=np.int32)
+    at = 0
+    parts.reverse()
+    while parts:
+        part = parts.pop()
+        codes[at : at + len(part)] = pattern_of[part]
+        at += len(part)
+    return codes, ids, templates
 
-    Only the distinct masked messages are kept, never the messages: the result depends on
-    which masked messages occur, not on how often or in what order. `pool` (a Dask cluster,
-    see tasks/baseline/_dask.py) masks the chunks instead of this process's threads; chunks
-    are merged here in input order either way, so the codes do not depend on where they ran.
+
+def mine_distinct(
+    chunks: Iterable[pa.Array],
+    sink: Callable[[np.ndarray], None],
+    pool: BoundedExecutor | None = None,
+) -> tuple[np.ndarray, list[str], dict[str, str]]:
+    """Mine string arrays read a chunk at a time, keeping only their distinct masked messages.
+
+    Each message gets the index of its distinct masked message, handed to `sink` (int32, in
+    input order, a piece of a chunk at a time) as soon as it is known; the result maps each
+    index to its pattern code, with the pattern IDs and the template of each ID. The result
+    depends on which masked messages occur, not on how often or in what order. `pool` (a Dask
+    cluster, see tasks/baseline/_dask.py) masks the chunks instead of this process's threads;
+    chunks are merged here in input order either way, so the codes do not depend on where
+    they ran.
     """
-    index: dict[str, int] = {}  # distinct masked message -> code
-    codes_parts: list[np.ndarray] = []
+    index: dict[str, int] = {}  # distinct masked message -> its index
 
     def collect(encoded: tuple[list[str], np.ndarray]) -> None:
         values, local = encoded
         to_global = np.fromiter(
             (index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values)
         )
-        codes_parts.append(to_global[local].astype(np.int32))
+        sink(to_global[local].astype(np.int32))
 
     chunks = (piece for arr in chunks for piece in _bounded(arr))
     if pool is not None:
@@ -641,7 +662,7 @@ def mine_pattern_codes(
         pid = pattern_id(template)
         templates[pid] = template
         pattern_of[index[masked]] = ids.setdefault(pid, len(ids))
-    return pattern_of[np.concatenate(codes_parts)], list(ids), templates
+    return pattern_of, list(ids), templates
 
 
 def iter_pattern_records(messages: Sequence[str]) -> Iterator[dict]:

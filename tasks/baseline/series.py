@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from tasks.baseline.frame import MINUTE_US, WindowedFrame, grouped_percentiles, to_us, where
+from tasks.baseline.stats import flagged_counts
 from tasks.contracts import MinuteSeries, ServiceStats, Suspect
 
 MAX_CHARTED_SERVICES = 6
@@ -45,7 +46,7 @@ def minute_series(view: WindowedFrame, services: list[str]) -> list[MinuteSeries
             keep = (bins >= 0) & (bins < minutes)
             rows, bins = rows[keep], bins[keep]
             lines = np.bincount(bins, minlength=minutes)
-            errors = np.bincount(bins, weights=view.is_error[rows], minlength=minutes)
+            errors = flagged_counts(bins, view.is_error[rows], minutes)
             p95 = grouped_percentiles(bins, view.latency_of(rows), minutes, (0.95,))[:, 0]
             out.append(
                 MinuteSeries(

@@ -77,9 +77,46 @@ def bh_qvalues(p: np.ndarray) -> np.ndarray:
     return false_discovery_control(p, method="bh")
 
 
-def _cells(group: np.ndarray, bin_: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct (group, bin) cells as group * n_bins + bin, with their counts."""
-    return np.unique(group.astype(np.int64) * n_bins + bin_, return_counts=True)
+def flagged_counts(keys: np.ndarray, flagged: np.ndarray, size: int) -> np.ndarray:
+    """`np.bincount(keys, weights=flagged, minlength=size)`: the same float64 counts of the
+    flagged rows, without a float weight for every row."""
+    return np.bincount(keys[flagged], minlength=size).astype(np.float64)
+
+
+#: Up to this many (group, bin) cells, `_cells` counts them in an array; above, it merges the
+#: distinct cells of each block.
+DENSE_CELLS = 1 << 20
+#: Rows per block in `_cells`: its 8-byte cell keys exist a block at a time.
+CELL_BLOCK = 1 << 20
+
+
+def _cells(
+    group: np.ndarray, bin_: np.ndarray, n_bins: int, n_groups: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (group, bin) cells as group * n_bins + bin, ascending, with their counts.
+
+    What `np.unique(keys, return_counts=True)` gives, a block of rows at a time: over millions
+    of rows, the keys, their sorted copy and its flags were the largest temporaries of the
+    comparison.
+    """
+    blocks = range(0, len(group), CELL_BLOCK)
+
+    def keys(lo: int) -> np.ndarray:
+        return group[lo : lo + CELL_BLOCK].astype(np.int64) * n_bins + bin_[lo : lo + CELL_BLOCK]
+
+    size = n_groups * n_bins
+    if size <= DENSE_CELLS:
+        counts = np.zeros(size, dtype=np.int64)
+        for lo in blocks:
+            counts += np.bincount(keys(lo), minlength=size)
+        cells = np.flatnonzero(counts)
+        return cells, counts[cells]
+    parts = [np.unique(keys(lo), return_counts=True) for lo in blocks]
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    cells, inverse = np.unique(np.concatenate([c for c, _ in parts]), return_inverse=True)
+    counts = np.bincount(inverse, weights=np.concatenate([n for _, n in parts]))
+    return cells, counts.astype(np.int64)
 
 
 def _at_least_one(chi2: np.ndarray, df: np.ndarray | int) -> np.ndarray:
@@ -97,7 +134,7 @@ def minute_dispersion(
     """
     if n_bins < 2 or group.size == 0:
         return np.ones(n_groups)
-    cells, counts = _cells(group, bin_, n_bins)
+    cells, counts = _cells(group, bin_, n_bins, n_groups)
     owner = cells // n_bins
     total = np.bincount(owner, weights=counts, minlength=n_groups)
     squares = np.bincount(owner, weights=counts.astype(float) ** 2, minlength=n_groups)
@@ -117,8 +154,8 @@ def fraction_dispersion(
     """
     if n_bins < 2 or group.size == 0:
         return np.ones(n_groups)
-    line_cells, lines = _cells(group, bin_, n_bins)
-    error_cells, errors = _cells(group[flagged], bin_[flagged], n_bins)
+    line_cells, lines = _cells(group, bin_, n_bins, n_groups)
+    error_cells, errors = _cells(group[flagged], bin_[flagged], n_bins, n_groups)
     lines_there = lines[np.searchsorted(line_cells, error_cells)]
     owner = error_cells // n_bins
     total_errors = np.bincount(owner, weights=errors, minlength=n_groups)

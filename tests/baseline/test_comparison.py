@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
+import tasks.baseline.stats as stats_mod
 from tasks.baseline import build_findings, compare_windows
 from tasks.baseline.frame import UNKNOWN_SERVICE, candidate_windows, drop_empty_baselines
 from tasks.baseline.stats import (
@@ -354,3 +356,19 @@ def test_evidence_is_the_same_whatever_the_row_order_when_lines_share_a_timestam
         shuffled = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
         again = build_findings(shuffled, WINDOWS, "INC-1", SETTINGS)
         assert again.model_dump_json() == first.model_dump_json()
+
+
+def test_cells_are_what_np_unique_counts_on_both_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted densely or merged from per-block uniques, over several blocks: np.unique's."""
+    rng = np.random.default_rng(11)
+    group = rng.integers(0, 300, 50_000).astype(np.int16)
+    bin_ = rng.integers(0, 90, 50_000).astype(np.int32)
+    expected = np.unique(group.astype(np.int64) * 90 + bin_, return_counts=True)
+    monkeypatch.setattr(stats_mod, "CELL_BLOCK", 4096)
+    for dense in (1 << 20, 10):  # 27,000 cells: counted in an array, then merged
+        monkeypatch.setattr(stats_mod, "DENSE_CELLS", dense)
+        cells, counts = stats_mod._cells(group, bin_, 90, 300)
+        assert cells.tolist() == expected[0].tolist()
+        assert counts.tolist() == expected[1].tolist() and counts.dtype == np.int64
+    empty = stats_mod._cells(group[:0], bin_[:0], 90, 300)
+    assert [a.size for a in empty] == [0, 0]

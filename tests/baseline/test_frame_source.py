@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import tasks.baseline.frame as frame_mod
 from tasks.baseline import build_findings, findings_from_parquet
 from tasks.baseline.frame import (
     BATCH_ROWS,
@@ -18,6 +19,7 @@ from tasks.baseline.frame import (
     LineRuns,
     grouped_percentiles,
     span,
+    where,
     window_view,
 )
 from tests.baseline.test_suspects import SETTINGS, WINDOWS, cascade, normal_traffic
@@ -136,3 +138,11 @@ def test_line_runs_give_each_kept_rows_object_and_line_however_the_frame_is_laid
     assert whole.first_row.tolist() == [0, 1_000, 2_000]
     empty = LineRuns.of(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int16), np.zeros(0))
     assert [a.size for a in empty.locate(np.zeros(0, dtype=np.int32))] == [0, 0]
+
+
+def test_where_finds_positions_a_block_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(frame_mod, "BLOCK_ROWS", 1000)
+    mask = np.random.default_rng(2).random(10_500) < 0.3
+    found = where(mask)
+    assert found.dtype == np.int32 and found.tolist() == np.flatnonzero(mask).tolist()
+    assert where(np.zeros(0, dtype=bool)).size == 0
