@@ -88,8 +88,10 @@ def _by_step(parquet, windows, incident_id, settings, traced: bool = False):
     from tasks.baseline.comparison import compare_view
     from tasks.baseline.frame import FrameSource, drop_empty_baselines, window_view
     from tasks.baseline.series import charted_services, minute_series
+    from tasks.memory import fix_mmap_threshold
     from tasks.settings import settings_record
 
+    fix_mmap_threshold()  # as findings_from_parquet does
     state: dict = {}
 
     def step(name: str, fn) -> None:

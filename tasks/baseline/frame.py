@@ -854,9 +854,10 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     is_error = np.zeros(n_kept, dtype=bool)
     statuses = _StatusTally()
     line = np.zeros(n_kept, dtype=np.int32)
-    service = np.zeros(n_kept, dtype=np.int32)
-    obj = np.zeros(n_kept, dtype=np.int32)
-    instance = np.zeros(n_kept, dtype=np.int32)
+    # Codes start as int16 and widen to int32 only if a code does not fit.
+    service = np.zeros(n_kept, dtype=np.int16)
+    obj = np.zeros(n_kept, dtype=np.int16)
+    instance = np.zeros(n_kept, dtype=np.int16)
     services, objects, instances = _Codes(), _Codes(), _Codes()
     has_objects = [n for n in ("source", "object_key") if n in source.column_names]
     for offset, batch in source.batches([*_VIEW_COLUMNS, "instance"]):
@@ -869,9 +870,15 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
         numbers = _numeric(table, "line", 0.0).astype(np.int64)
         line = _widened(line, numbers)
         line[lo:hi] = numbers
-        service[lo:hi] = services.encode(_service_column(table), n)
-        obj[lo:hi] = objects.encode(_filled(table, ("source", "object_key")), n)
-        instance[lo:hi] = instances.encode(_filled(table, ("instance",)), n)
+        codes = services.encode(_service_column(table), n)
+        service = _widened(service, codes, np.int32)
+        service[lo:hi] = codes
+        codes = objects.encode(_filled(table, ("source", "object_key")), n)
+        obj = _widened(obj, codes, np.int32)
+        obj[lo:hi] = codes
+        codes = instances.encode(_filled(table, ("instance",)), n)
+        instance = _widened(instance, codes, np.int32)
+        instance[lo:hi] = codes
         statuses.add(window[lo:hi], change_record[lo:hi], service[lo:hi], status)
         del table, numbers, status
 
@@ -961,11 +968,11 @@ def _index_dtype(size: int) -> type:
     return np.int32 if size < 2**31 else np.int64
 
 
-def _widened(column: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """`column` as int64 if `values` do not fit its dtype (kept as is otherwise)."""
+def _widened(column: np.ndarray, values: np.ndarray, to: type = np.int64) -> np.ndarray:
+    """`column` as `to` if `values` do not fit its dtype (kept as is otherwise)."""
     info = np.iinfo(column.dtype)
     if values.size and (values.min() < info.min or values.max() > info.max):
-        return column.astype(np.int64)
+        return column.astype(to)
     return column
 
 
@@ -973,5 +980,5 @@ def _narrowed(values: np.ndarray, dtype: type) -> np.ndarray:
     """`values` as the smaller integer `dtype` when every value fits, unchanged otherwise."""
     info = np.iinfo(dtype)
     if values.size == 0 or (values.min() >= info.min and values.max() <= info.max):
-        return values.astype(dtype)
+        return values.astype(dtype, copy=False)
     return values
