@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 from uuid import UUID
 
+from prefect.client.schemas.objects import FlowRun
 from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.input import RunInput
@@ -557,19 +558,8 @@ def refuse_a_second_live_run(incident_id: str, settings: Settings) -> None:
         )
         mine = client.read_flow_run(me)
     since = datetime.now(UTC) - timedelta(hours=settings.review_timeout_hours)
-    earlier = sorted(
-        (
-            r
-            for r in runs
-            if str(r.id) != me
-            and r.created is not None
-            and r.created >= since
-            and (r.created, str(r.id)) < (mine.created or datetime.now(UTC), me)
-        ),
-        key=lambda r: (r.created, str(r.id)),
-    )
-    if earlier:
-        first = earlier[0]
+    first = first_earlier_run(runs, me, mine.created or datetime.now(UTC), since)
+    if first is not None:
         state = first.state.name if first.state else "running"
         raise ReviewError(
             f"Not drafting {incident_id} again: run {first.name} ({first.id}) is already "
@@ -577,6 +567,27 @@ def refuse_a_second_live_run(incident_id: str, settings: Settings) -> None:
             f"one with `postmortem review {first.id}`, or cancel it with "
             f"`prefect flow-run cancel {first.id}` to start over."
         )
+
+
+def first_earlier_run(
+    runs: list[FlowRun], me: str, created: datetime, since: datetime
+) -> FlowRun | None:
+    """The live run that goes on instead of run `me` (created at `created`), if any: the
+    earliest-created other run, ties broken by run ID so that of two runs created in the same
+    instant exactly one goes on. Runs created before `since` (older than the review timeout)
+    were left by a process that died and do not count."""
+    earlier = sorted(
+        (
+            r
+            for r in runs
+            if str(r.id) != me
+            and r.created is not None
+            and r.created >= since
+            and (r.created, str(r.id)) < (created, me)
+        ),
+        key=lambda r: (r.created, str(r.id)),
+    )
+    return earlier[0] if earlier else None
 
 
 def list_pending(limit: int = 50) -> list[PendingReview]:
