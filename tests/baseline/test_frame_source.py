@@ -146,3 +146,17 @@ def test_where_finds_positions_a_block_at_a_time(monkeypatch: pytest.MonkeyPatch
     found = where(mask)
     assert found.dtype == np.int32 and found.tolist() == np.flatnonzero(mask).tolist()
     assert where(np.zeros(0, dtype=bool)).size == 0
+
+
+def test_a_frame_without_latency_or_status_columns_gives_no_latency_and_no_status_mix() -> None:
+    """Latencies and statuses are read from the frame when a step needs them: a frame without
+    those columns (plain-text formats) takes the path that reads nulls, and the same frame
+    with them gives figures."""
+    frame = _logs().frame()
+    bare = build_findings(frame.drop(columns=["latency_ms", "status"]), WINDOWS, "x", SETTINGS)
+    full = build_findings(frame, WINDOWS, "x", SETTINGS)
+    assert any(s.latency_p95_ms for s in full.services)
+    assert any(s.status_mix_incident for s in full.services)
+    assert bare.services and not any(s.latency_p95_ms for s in bare.services)
+    assert not any(s.status_mix_incident or s.status_mix_baseline for s in bare.services)
+    assert [m.p95_latency_ms for m in bare.series] == [[None] * len(m.lines) for m in bare.series]
