@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -263,9 +264,23 @@ def start_demo(
     )
 
 
+def exit_on_sigterm() -> None:
+    """Make `kill PID` an orderly exit (SystemExit) instead of an immediate one.
+
+    Python's default SIGTERM ends the process at once: no exit handlers run, and Prefect's
+    ephemeral API, a child process of the demo, was left running after `kill` on the demo.
+    """
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
 if __name__ == "__main__":
     # The background half of `postmortem demo`: python -m flows.demo SCENARIO SEED OUT SCALE
     from tasks.settings import load_settings
 
+    exit_on_sigterm()
     _scenario, _seed, _out, _scale = sys.argv[1:5]
     serve_demo(_scenario, int(_seed), Path(_out), scale=float(_scale), settings=load_settings())
