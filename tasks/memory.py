@@ -12,23 +12,23 @@ Dask's workers are tuned for the same reason (their nanny sets MALLOC_TRIM_THRES
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+from functools import cache
 
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
 MMAP_THRESHOLD = 1 << 20
 
 
+@cache
 def fix_mmap_threshold(threshold: int = MMAP_THRESHOLD) -> bool:
     """Fix glibc's mmap threshold (which also stops it sliding); False where there is no glibc.
 
-    Process-wide and idempotent: every block of `threshold` bytes or more is mapped on its own
-    and returned to the system when freed.
+    Process-wide, so done once per process (every later call returns the first answer): every
+    block of `threshold` bytes or more is mapped on its own and returned to the system when
+    freed.
     """
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        mallopt = ctypes.CDLL(name).mallopt
+        # The symbols the process already has: libc's, where libc is glibc.
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, threshold))

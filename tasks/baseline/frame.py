@@ -772,14 +772,9 @@ def _filled(table: pa.Table, names: tuple[str, ...]) -> list[pa.Array]:
     ]
 
 
-def _sorted_codes(codes: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Codes renumbered so that they follow sorted names: every output by code is deterministic."""
-    remap, sorted_names = _sorted_names(names)
-    return (remap[codes] if len(codes) else codes.astype(np.int32)), sorted_names
-
-
 def _sorted_names(names: list[str]) -> tuple[np.ndarray, list[str]]:
-    """The names sorted, and for each old code its new one."""
+    """The names sorted, and for each old code its new one: codes renumbered this way follow
+    sorted names, so every output by code is deterministic."""
     order = np.argsort(np.array(names, dtype=object), kind="stable")
     remap = np.empty(len(names), dtype=np.int32)
     remap[order] = np.arange(len(names), dtype=np.int32)
@@ -885,18 +880,17 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     keys = objects.values()
     # A key's tuple is (source, object key) for the columns present; its rank orders ties.
     tuples = [k if isinstance(k, tuple) else (k,) for k in keys]
-    obj_rank, _ = _sorted_codes(
-        np.arange(len(keys), dtype=np.int32), ["\x00".join(t) for t in tuples]
-    )
+    obj_rank, _ = _sorted_names(["\x00".join(t) for t in tuples])
     order = np.lexsort((line, obj_rank[obj] if len(obj) else obj, ts))
     order = order.astype(_index_dtype(n_kept), copy=False)
     # kept is in frame order: the runs come from it before it is sorted by time.
-    lines = LineRuns.of(kept, _narrowed(obj, np.int16), line)
+    lines = LineRuns.of(kept, obj, line)
     del obj, line
     named = [dict(zip(has_objects, t, strict=True)) for t in tuples]
     object_ids = [object_id(n.get("source", ""), n.get("object_key", "")) for n in named]
     service_remap, service_names = _sorted_names(services.values())
-    service = service_remap[service] if n_kept else service
+    # Renumbered in the codes' own dtype: int16 unless a code did not fit.
+    service = service_remap.astype(service.dtype)[service] if n_kept else service
     if not service_names:
         service_names = [UNKNOWN_SERVICE] if "service" not in source.column_names else []
     # One column reordered at a time: each unordered copy is let go as soon as its ordered
@@ -904,11 +898,11 @@ def window_view(frame: pd.DataFrame | pa.Table | FrameSource, windows: WindowSet
     kept = kept[order]
     ts = ts[order]
     window = window[order]
-    service = _narrowed(service[order], np.int16)
+    service = service[order]
     change_record = change_record[order]
     level = level[order]
     is_error = is_error[order]
-    instance = _narrowed(instance[order], np.int16)
+    instance = instance[order]
     # kept was ascending, so order's inverse lists the view rows in frame order.
     frame_order = np.empty(n_kept, dtype=order.dtype)
     frame_order[order] = np.arange(n_kept, dtype=order.dtype)
@@ -974,11 +968,3 @@ def _widened(column: np.ndarray, values: np.ndarray, to: type = np.int64) -> np.
     if values.size and (values.min() < info.min or values.max() > info.max):
         return column.astype(to)
     return column
-
-
-def _narrowed(values: np.ndarray, dtype: type) -> np.ndarray:
-    """`values` as the smaller integer `dtype` when every value fits, unchanged otherwise."""
-    info = np.iinfo(dtype)
-    if values.size == 0 or (values.min() >= info.min and values.max() <= info.max):
-        return values.astype(dtype, copy=False)
-    return values

@@ -13,7 +13,7 @@ selection on the values' bits, without holding the values:
 Memory is the bucket counters (at most `CELLS`) and the values kept at the end (at most `KEEP`),
 whatever the number of values. The result is numpy's to the last bit: the same two values, then
 numpy's own interpolation formula (tested against `np.percentile`). The cost is a few passes
-over the values; with latencies from a millisecond to a minute, three.
+over the values: two (one count, one keep) on the bench/draft.py incidents at 1 and 10 GB.
 """
 
 from __future__ import annotations

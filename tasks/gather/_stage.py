@@ -241,9 +241,9 @@ class _ParsePools:
 
     Measured here (with 8 MiB blocks, before they became 2 MiB): the JSON-lines parsers run on
     pyarrow and hold the GIL ~25% of the time, so threads scale, at ~13 CPU-s per GB against ~19
-    with processes (pickling blocks and tables both ways) and half the memory. The text, ALB and CloudWatch-export
-    parsers work line by line in Python, 13-27 MB/s per core holding the GIL 70-80% of the
-    time: on threads they would use one core whatever the machine has.
+    with processes (pickling blocks and tables both ways) and half the memory. The text, ALB and
+    CloudWatch-export parsers work line by line in Python, 13-27 MB/s per core holding the GIL
+    70-80% of the time: on threads they would use one core whatever the machine has.
     """
 
     def __init__(self, workers: int, allow_processes: bool) -> None:
