@@ -3,8 +3,9 @@
 Used only when `settings.dask_address` is set (with tasks/gather/_dask.py, the only modules
 importing Dask). Two passes of the stage are spread, each a function of one batch alone:
 
-- `FrameSource.basics`: per batch of the columns ts and attrs, the row times and the RE2 scan
-  of attrs for CloudTrail change records (`frame._batch_basics`);
+- `FrameSource.basics`: per batch, the row times and the CloudTrail change records, read from
+  gather's change_record flag or, in frames without it, found by an RE2 scan of attrs
+  (`frame._batch_basics`);
 - the pattern miner's masking: per chunk of messages, the regexes and the dictionary encoding
   (`patterns._encode_chunk`), which return the chunk's distinct masked messages and codes.
 

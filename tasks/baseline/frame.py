@@ -23,7 +23,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tasks.baseline.quantiles import grouped_percentiles_in_passes
-from tasks.contracts import IncidentSpec, TimeWindow, WindowSet, evidence_id, object_id
+from tasks.contracts import (
+    IncidentSpec,
+    TimeWindow,
+    WindowSet,
+    evidence_id,
+    is_change_record,
+    object_id,
+)
 from tasks.output import open_frame_file
 from tasks.workers import BoundedExecutor
 
@@ -182,6 +189,21 @@ class FrameSource:
         inverse[order] = np.arange(len(order))
         return values.take(pa.array(inverse))
 
+    def _has_change_flags(self) -> bool:
+        """Whether every row has gather's change_record flag (none null)."""
+        if "change_record" not in self.column_names:
+            return False
+        if self._table is not None:
+            return self._table["change_record"].null_count == 0
+        assert self._file is not None
+        meta = self._file.metadata
+        at = self._file.schema_arrow.get_field_index("change_record")
+        for group in range(meta.num_row_groups):
+            stats = meta.row_group(group).column(at).statistics
+            if stats is None or not stats.has_null_count or stats.null_count:
+                return False
+        return True
+
     def forget_basics(self) -> None:
         self._basics = None
 
@@ -191,11 +213,14 @@ class FrameSource:
             if "ts" not in self.column_names:
                 raise KeyError("ts")
             ts_parts, change_parts = [], []
-            batches = (batch for _, batch in self.batches(["ts", "attrs"]))
+            # Gather writes the change-record flag; frames without it (tests, older runs)
+            # have it worked out from attrs, the frame's largest column, read for it alone.
+            columns = ["ts", "change_record" if self._has_change_flags() else "attrs"]
+            batches = (batch for _, batch in self.batches(columns))
             if self.pool is None:
                 parts = map(_batch_basics, batches)
             elif self.pool_reads_file and self._file is not None:
-                groups = ((self._path, g) for g in range(self._file.num_row_groups))
+                groups = ((self._path, g, columns) for g in range(self._file.num_row_groups))
                 parts = self.pool.map_in_order(_row_group_basics, groups)
             else:
                 parts = self.pool.map_in_order(_batch_basics, batches)
@@ -213,16 +238,16 @@ class FrameSource:
 
 
 def _batch_basics(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
-    """`FrameSource.basics` of one batch of the columns ts and attrs."""
+    """`FrameSource.basics` of one batch of ts and either change_record or attrs."""
     table = pa.Table.from_batches([batch])
     return _ts_us(table), _change_record_mask(table)
 
 
-def _row_group_basics(where: tuple[str, int]) -> tuple[np.ndarray, np.ndarray]:
+def _row_group_basics(where: tuple[str, int, list[str]]) -> tuple[np.ndarray, np.ndarray]:
     """`FrameSource.basics` of one row group of the Parquet file at a path, read here."""
-    path, group = where
+    path, group, columns = where
     file = open_frame_file(path)
-    present = [c for c in ("ts", "attrs") if c in file.schema_arrow.names]
+    present = [c for c in columns if c in file.schema_arrow.names]
     parts = [
         _batch_basics(batch)
         for batch in file.iter_batches(
@@ -254,20 +279,11 @@ def _ts_us(table: pa.Table) -> np.ndarray:
 
 def _change_record_mask(table: pa.Table) -> np.ndarray:
     """CloudTrail records: they describe changes to the system, not traffic of a service."""
+    if "change_record" in table.column_names:
+        return table["change_record"].to_numpy()
     if "attrs" not in table.column_names:
         return np.zeros(table.num_rows, dtype=bool)
-    attrs = table["attrs"]
-    if not pa.types.is_string(attrs.type) and not pa.types.is_large_string(attrs.type):
-        attrs = pc.cast(attrs, pa.string())
-    # attrs can be long JSON on every row; RE2 finds a bare word far faster than Arrow's
-    # substring search, and the exact key test then runs on the few candidates only.
-    maybe = pc.fill_null(pc.match_substring_regex(attrs, "eventSource"), False)
-    mask = maybe.to_numpy(zero_copy_only=False)
-    candidates = np.flatnonzero(mask)
-    if candidates.size:
-        exact = pc.match_substring(pc.take(attrs, pa.array(candidates)), '"eventSource"')
-        mask[candidates] = pc.fill_null(exact, False).to_numpy(zero_copy_only=False)
-    return mask
+    return is_change_record(table["attrs"])
 
 
 def _rows_in(ts: np.ndarray, window: TimeWindow) -> np.ndarray:

@@ -7,7 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, Field
 
 from tasks.contracts.spec import LogFormat, TimeWindow
@@ -34,9 +36,32 @@ PARSED_SCHEMA = pa.schema(
 )
 
 #: One row per log record; `source` + `object_key` + `line` lead back to the raw bytes.
+#: `change_record` is `is_change_record(attrs)`, written by gather so that readers who only
+#: need the flag do not decode `attrs`, the frame's largest column.
 CANONICAL_SCHEMA = pa.schema(
-    [*PARSED_SCHEMA, pa.field("source", pa.string()), pa.field("object_key", pa.string())]
+    [
+        *PARSED_SCHEMA,
+        pa.field("source", pa.string()),
+        pa.field("object_key", pa.string()),
+        pa.field("change_record", pa.bool_()),
+    ]
 )
+
+
+def is_change_record(attrs: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Which rows are change records (CloudTrail: changes to the system, not a service's
+    traffic), from their `attrs` text: the ones with an `eventSource` key."""
+    if not pa.types.is_string(attrs.type) and not pa.types.is_large_string(attrs.type):
+        attrs = pc.cast(attrs, pa.string())
+    # attrs can be long JSON on every row; RE2 finds a bare word far faster than Arrow's
+    # substring search, and the exact key test then runs on the few candidates only.
+    maybe = pc.fill_null(pc.match_substring_regex(attrs, "eventSource"), False)
+    mask = maybe.to_numpy(zero_copy_only=False)
+    candidates = np.flatnonzero(mask)
+    if candidates.size:
+        exact = pc.match_substring(pc.take(attrs, pa.array(candidates)), '"eventSource"')
+        mask[candidates] = pc.fill_null(exact, False).to_numpy(zero_copy_only=False)
+    return mask
 
 
 def object_id(source: str, key: str) -> str:

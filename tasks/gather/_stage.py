@@ -59,6 +59,7 @@ from tasks.contracts import (
     RejectTally,
     Source,
     TimeWindow,
+    is_change_record,
     object_id,
 )
 from tasks.gather.decompress import CorruptStream, TooLarge
@@ -103,6 +104,8 @@ _STATISTICS_COLUMNS = [
     "line",
     "source",
     "object_key",
+    # Its null count tells the baseline that every row has the flag (FrameSource.basics).
+    "change_record",
 ]
 
 
@@ -226,6 +229,7 @@ def _parse_job(job: _Job) -> _Parsed:
         *table.columns,
         pa.repeat(pa.scalar(job.ctx.source, pa.string()), n),
         pa.repeat(pa.scalar(job.ctx.key, pa.string()), n),
+        pa.array(is_change_record(table.column("attrs")), pa.bool_()),
     ]
     return _Parsed(pa.Table.from_arrays(columns, schema=CANONICAL_SCHEMA), parsed, rejected)
 

@@ -160,3 +160,48 @@ def test_a_frame_without_latency_or_status_columns_gives_no_latency_and_no_statu
     assert bare.services and not any(s.latency_p95_ms for s in bare.services)
     assert not any(s.status_mix_incident or s.status_mix_baseline for s in bare.services)
     assert [m.p95_latency_ms for m in bare.series] == [[None] * len(m.lines) for m in bare.series]
+
+
+def _flagged_frame(flags: list[bool | None]) -> pa.Table:
+    # Row 1's attrs name an eventSource; the flags say otherwise for rows 0 and 1.
+    n = len(flags)
+    attrs = ['{"k":"v"}'] * n
+    attrs[1] = '{"eventSource":"ec2.amazonaws.com"}'
+    return pa.table(
+        {
+            "ts": pa.array(np.arange(n, dtype=np.int64), pa.timestamp("us", tz="UTC")),
+            "attrs": attrs,
+            "change_record": pa.array(flags, pa.bool_()),
+        }
+    )
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_gathers_change_flags_are_read_instead_of_attrs(tmp_path: Path, on_disk: bool) -> None:
+    table = _flagged_frame([True, False, False, False])
+    source: pa.Table | Path = table
+    if on_disk:
+        source = tmp_path / "logs.parquet"
+        pq.write_table(table, source)
+    _, change = FrameSource(source).basics()
+    assert change.tolist() == [True, False, False, False]
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_a_frame_with_a_missing_change_flag_works_them_out_from_attrs(
+    tmp_path: Path, on_disk: bool
+) -> None:
+    table = _flagged_frame([True, False, None, False])
+    source: pa.Table | Path = table
+    if on_disk:
+        source = tmp_path / "logs.parquet"
+        pq.write_table(table, source, row_group_size=2)  # the null is in the second group
+    _, change = FrameSource(source).basics()
+    assert change.tolist() == [False, True, False, False]
+
+
+def test_a_file_without_null_counts_works_the_change_flags_out_from_attrs(tmp_path: Path) -> None:
+    path = tmp_path / "logs.parquet"
+    pq.write_table(_flagged_frame([True, False, False, False]), path, write_statistics=False)
+    _, change = FrameSource(path).basics()
+    assert change.tolist() == [False, True, False, False]

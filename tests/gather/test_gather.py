@@ -386,8 +386,11 @@ def test_cloudtrail_documents_are_parsed_whole(tmp_path: Path) -> None:
     assert record.format is LogFormat.CLOUDTRAIL
     assert record.status is ObjectStatus.READ
     assert (record.lines_parsed, record.lines_in_window, record.rejected.total) == (1800, 1260, 0)
-    attrs = json.loads(frame(tmp_path).column("attrs")[0].as_py())
+    table = frame(tmp_path)
+    attrs = json.loads(table.column("attrs")[0].as_py())
     assert "StartInstances" in json.dumps(attrs)
+    # Flagged here so that the baseline never decodes attrs to find them.
+    assert table.column("change_record").to_pylist() == [True] * 1260
 
 
 def test_alb_access_logs(tmp_path: Path) -> None:
@@ -404,4 +407,6 @@ def test_alb_access_logs(tmp_path: Path) -> None:
     (record,) = manifest.objects
     assert record.format is LogFormat.ALB
     assert (record.lines_parsed, record.lines_in_window) == (7, 5)  # two are from November
-    assert set(frame(tmp_path).column("status").to_pylist()) >= {200}
+    table = frame(tmp_path)
+    assert set(table.column("status").to_pylist()) >= {200}
+    assert table.column("change_record").to_pylist() == [False] * 5
