@@ -11,12 +11,16 @@ from tasks.contracts import LogFormat
 from tasks.errors import SpecError
 from tasks.gather.decompress import CorruptStream, TooLarge
 from tasks.gather.formats import ParseContext, needs_whole_object, parse_block
+from tasks.gather.formats.text import message_content
 from tasks.gather.records import open_records
 
 
 def file_messages(path: Path, fmt: LogFormat, max_line_bytes: int) -> list[str | None]:
     """One message per line (record, for CloudTrail): the parsed message where the format gives
-    one, else the raw line, so that every line gets a pattern; None for blank lines."""
+    one, else the raw line, so that every line gets a pattern; None for blank lines.
+
+    Free text is grouped by its content, as Loghub's templates are: without the logger name
+    and request context (`message_content`), which the draft keeps in its messages."""
     ctx = ParseContext(
         source="file",
         key=path.name,
@@ -27,6 +31,7 @@ def file_messages(path: Path, fmt: LogFormat, max_line_bytes: int) -> list[str |
     with path.open("rb") as raw:
         try:
             opened = open_records(raw, path.name, fmt, max_line_bytes=max_line_bytes)
+            content = message_content if opened.fmt is LogFormat.TEXT else str
             for block in opened.blocks:
                 table, _ = parse_block(opened.fmt, block.data, block.first_line, ctx)
                 if needs_whole_object(opened.fmt):
@@ -41,7 +46,7 @@ def file_messages(path: Path, fmt: LogFormat, max_line_bytes: int) -> list[str |
                     strict=True,
                 ):
                     if message:
-                        messages[line - 1] = message
+                        messages[line - 1] = content(message)
         except (CorruptStream, TooLarge) as exc:
             raise SpecError(f"cannot be read to the end: {exc}.") from exc
     return messages

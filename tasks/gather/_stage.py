@@ -214,6 +214,16 @@ def _in_windows(ts: pa.ChunkedArray, windows: list[tuple[datetime, datetime]]) -
     return pc.fill_null(mask, False)
 
 
+def _year_reference(last_modified: datetime | None, latest_end: datetime) -> datetime:
+    """The time that gives a year to lines written without one (syslog, logcat).
+
+    No line is newer than its object, and the lines that matter lie in the windows: the earlier
+    of the two dates an object's lines even when it was copied into the bucket long after the
+    incident (a December line read in January still goes to the year before).
+    """
+    return min(last_modified, latest_end) if last_modified else latest_end
+
+
 def _parse_job(job: _Job) -> _Parsed:
     table, rejected = parse_block(job.fmt, job.data, job.first_line, job.ctx)
     if table.schema != PARSED_SCHEMA:
@@ -371,7 +381,8 @@ class _Pipeline:
                     source=source.name,
                     key=info.key,
                     default_service=default_service(source, info.key),
-                    reference_time=reference or info.last_modified or self.latest_end,
+                    reference_time=reference
+                    or _year_reference(info.last_modified, self.latest_end),
                 )
                 for block in opened.blocks:
                     outcome.rejected.merge(block.rejected)

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from tasks.contracts import LogFormat
-from tests.gather.formats_support import LOGHUB, parse, ts
+from tasks.gather.formats.text import message_content
+from tests.gather.formats_support import DATA, LOGHUB, parse, ts
 
 
 def test_syslog_year_comes_from_the_reference_time():
@@ -95,18 +96,21 @@ def test_text_continuation_lines_join_their_record_and_orphans_are_rejected():
     assert json.loads(rows[2]["attrs"]) == {"continuation_of": 51}
 
 
-@pytest.mark.parametrize(
-    "system, first_ts, level",
-    [
-        ("Apache", "2005-12-04T04:47:44Z", "info"),
-        ("HDFS", "2008-11-09T20:36:15Z", "info"),
-        ("Hadoop", "2015-10-18T18:01:47.978Z", "info"),
-        ("OpenSSH", "2025-12-10T06:55:46Z", None),
-        ("OpenStack", "2017-05-16T00:00:00.008Z", "info"),
-        ("Spark", "2017-06-09T20:10:40Z", "info"),
-        ("Zookeeper", "2015-07-29T17:41:44.747Z", "info"),
-    ],
-)
+# The first line of each shared Loghub system: (system, its time, its level).
+LOGHUB_FIRST_LINES = [
+    ("Android", "2025-03-17T16:13:38.811Z", "debug"),
+    ("Apache", "2005-12-04T04:47:44Z", "info"),
+    ("HDFS", "2008-11-09T20:36:15Z", "info"),
+    ("Hadoop", "2015-10-18T18:01:47.978Z", "info"),
+    ("OpenSSH", "2025-12-10T06:55:46Z", None),
+    ("OpenStack", "2017-05-16T00:00:00.008Z", "info"),
+    ("Spark", "2017-06-09T20:10:40Z", "info"),
+    ("Windows", "2016-09-28T04:30:30Z", "info"),
+    ("Zookeeper", "2015-07-29T17:41:44.747Z", "info"),
+]
+
+
+@pytest.mark.parametrize("system, first_ts, level", LOGHUB_FIRST_LINES)
 def test_loghub_files_parse_with_timestamps(system, first_ts, level):
     data = (LOGHUB / system / f"{system}_2k.log").read_bytes()
     rows, tally = parse(LogFormat.TEXT, data)
@@ -123,3 +127,193 @@ def test_loghub_levels_and_services_are_found():
     assert {r["level"] for r in rows} >= {"info", "warn", "error"}
     rows, _ = parse(LogFormat.TEXT, (LOGHUB / "OpenStack" / "OpenStack_2k.log").read_bytes())
     assert {r["service"] for r in rows} >= {"nova-api", "nova-compute"}
+
+
+def test_every_shared_loghub_system_parses():
+    # Android and Windows were refused line by line ("no_timestamp") before their headers
+    # were known; the test above must cover every system in the folder.
+    tested = {system for system, _, _ in LOGHUB_FIRST_LINES}
+    assert tested == {p.name for p in LOGHUB.iterdir() if p.is_dir()}
+
+
+def test_logcat_lines_give_the_tag_as_service_and_the_letter_as_level():
+    rows, _ = parse(LogFormat.TEXT, (LOGHUB / "Android" / "Android_2k.log").read_bytes())
+    first = rows[0]
+    assert (first["service"], first["level"]) == ("WindowManager", "debug")
+    assert first["message"].startswith("printFreezingDisplayLogsopening app wtoken")
+    assert json.loads(first["attrs"]) == {"pid": 1702, "tid": 2395}
+    assert {r["level"] for r in rows} >= {"debug", "info", "warn", "error"}
+    # A December logcat line read in January belongs to the year before, as syslog's does.
+    line = b"12-31 23:59:59.500  1702  2395 E Tag: late\n"
+    rows, _ = parse(LogFormat.TEXT, line, ref=datetime(2026, 1, 1, 0, 5, tzinfo=UTC))
+    assert rows[0]["ts"] == ts("2025-12-31T23:59:59.5Z")
+    assert (rows[0]["service"], rows[0]["level"], rows[0]["message"]) == ("Tag", "error", "late")
+
+
+def test_windows_cbs_lines_give_the_component_as_service():
+    rows, _ = parse(LogFormat.TEXT, (LOGHUB / "Windows" / "Windows_2k.log").read_bytes())
+    assert (rows[0]["service"], rows[0]["level"]) == ("CBS", "info")
+    assert rows[0]["message"].startswith("Loaded Servicing Stack v6.1.7601.23505 with Core:")
+    assert {r["service"] for r in rows} >= {"CBS", "CSI"}
+
+
+def test_a_log4j_thread_goes_to_attrs_not_the_message():
+    rows, _ = parse(LogFormat.TEXT, (LOGHUB / "Hadoop" / "Hadoop_2k.log").read_bytes())
+    assert rows[0]["message"] == (
+        "org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster for application "
+        "appattempt_1445144423722_0020_000001"
+    )
+    assert json.loads(rows[0]["attrs"]) == {"thread": "main"}
+    rows, _ = parse(LogFormat.TEXT, (LOGHUB / "Zookeeper" / "Zookeeper_2k.log").read_bytes())
+    assert rows[0]["message"] == "Notification time out: 3200"
+    assert json.loads(rows[0]["attrs"]) == {
+        "thread": "QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774"
+    }
+    # A bracketed word that is not a thread before a logger or a dash stays in the message.
+    rows, _ = parse(LogFormat.TEXT, b"2026-01-05T10:00:00Z INFO [SUCCESS] deploy done\n")
+    assert (rows[0]["message"], rows[0]["attrs"]) == ("[SUCCESS] deploy done", None)
+
+
+@pytest.mark.parametrize(
+    "message, content",
+    [
+        (
+            "dfs.DataNode$PacketResponder: PacketResponder 1 terminating",
+            "PacketResponder 1 terminating",
+        ),
+        (
+            "nova.osapi_compute.wsgi.server [req-3 113d 54fa - - -] 10.11.10.1 GET",
+            "10.11.10.1 GET",
+        ),
+        ("nova.compute.manager [-] Running periodic task", "Running periodic task"),
+        ("nova.api [None req-9 admin admin] Accepted", "Accepted"),
+        # Exception class names are content, and so is anything not shaped like a logger.
+        (
+            "java.lang.ClassCastException: cannot be cast",
+            "java.lang.ClassCastException: cannot be cast",
+        ),
+        ("config: reloaded", "config: reloaded"),
+        ("db.pool:no space after the colon", "db.pool:no space after the colon"),
+    ],
+)
+def test_message_content_drops_the_logger_and_request_context(message, content):
+    assert message_content(message) == content
+
+
+HEADERS = DATA / "loghub-headers"
+
+
+@pytest.mark.parametrize(
+    "system, line, want",
+    [
+        # BGL: the epoch is UTC; the local time adds the microseconds.
+        (
+            "BGL",
+            1,
+            (
+                "2005-06-03T22:42:50.675872Z",
+                "KERNEL",
+                "R02-M1-N0-C:J12-U11",
+                "info",
+                "instruction cache parity error corrected",
+                {"type": "RAS"},
+            ),
+        ),
+        (
+            "BGL",
+            3,
+            (
+                "2005-06-04T07:24:32.432192Z",
+                "APP",
+                "R04-M1-N4-I:J18-U11",
+                "fatal",
+                "ciod: failed to read message prefix on control stream (CioStream socket to "
+                "172.16.96.116:33569",
+                {"alert": "APPREAD", "type": "RAS"},
+            ),
+        ),
+        (
+            "HPC",
+            2,
+            (
+                "2004-01-14T22:36:57Z",
+                "action",
+                "node-70",
+                None,
+                "clusterAddMember  (command 1902)",
+                {"log_id": 2568643, "state": "start", "flag": 1},
+            ),
+        ),
+        (
+            "Thunderbird",
+            3,
+            (
+                "2005-11-09T20:01:01Z",
+                "/apps/x86_64/system/ganglia-3.0.1/sbin/gmetad",
+                "tbird-admin1",
+                None,
+                "data_thread() got not answer from any [Thunderbird_A8] datasource",
+                {"location": "local@tbird-admin1", "pid": 1682},
+            ),
+        ),
+        (
+            "Proxifier",
+            2,
+            (
+                "2025-10-30T16:49:07Z",
+                "chrome.exe",
+                None,
+                None,
+                "proxy.cse.cuhk.edu.hk:5070 close, 0 bytes sent, 0 bytes received, lifetime 00:01",
+                None,
+            ),
+        ),
+        # HealthApp writes milliseconds without padding: ":11" is 11 ms.
+        (
+            "HealthApp",
+            5,
+            (
+                "2017-12-23T22:15:35.011Z",
+                "Step_SPUtils",
+                None,
+                None,
+                "getTodayTotalDetailSteps = 1514038440000##7015##548365##8661##13026##27177962",
+                {"pid": 30002312},
+            ),
+        ),
+        (
+            "Linux",
+            2,
+            (
+                "2025-06-15T04:06:18Z",
+                "su(pam_unix)",
+                "combo",
+                None,
+                "session opened for user cyrus by (uid=0)",
+                {"pid": 21416},
+            ),
+        ),
+        # macOS: the sender's address after the pid is header, not message.
+        (
+            "Mac",
+            4,
+            (
+                "2025-07-01T09:29:02Z",
+                "sandboxd",
+                "calvisitor-10-105-160-95",
+                None,
+                "com.apple.Addres(31211) deny network-outbound /private/var/run/mDNSResponder",
+                {"pid": 129},
+            ),
+        ),
+    ],
+)
+def test_loghub_headers_of_other_systems(system, line, want):
+    data = (HEADERS / f"{system}.log").read_bytes()
+    rows, tally = parse(LogFormat.TEXT, data)
+    assert tally.total == 0
+    assert len(rows) == data.count(b"\n")
+    row = rows[line - 1]
+    got = (row["ts"], row["service"], row["instance"], row["level"], row["message"])
+    assert got == (ts(want[0]), *want[1:5])
+    assert (json.loads(row["attrs"]) if row["attrs"] else None) == want[5]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -391,6 +392,26 @@ def test_cloudtrail_documents_are_parsed_whole(tmp_path: Path) -> None:
     assert "StartInstances" in json.dumps(attrs)
     # Flagged here so that the baseline never decodes attrs to find them.
     assert table.column("change_record").to_pylist() == [True] * 1260
+
+
+def test_lines_without_a_year_are_dated_by_the_incident_not_the_upload(tmp_path: Path) -> None:
+    # Syslog copied into the bucket two years after the incident: its lines still belong to
+    # the incident's year (before, the object's date gave them the year of the upload).
+    folder = tmp_path / "syslog"
+    folder.mkdir()
+    path = folder / "messages.log"
+    path.write_bytes(
+        b"".join(
+            f"{(T0 + timedelta(minutes=m)):%b %d %H:%M:%S} web-1 nginx[7]: up {m}\n".encode()
+            for m in range(60)
+        )
+    )
+    uploaded = (T0 + timedelta(days=730)).timestamp()
+    os.utime(path, (uploaded, uploaded))
+    manifest = run(tmp_path, [Source(name="hosts", uri=str(folder), format=LogFormat.TEXT)])
+    (record,) = manifest.objects
+    assert (record.lines_parsed, record.lines_in_window) == (60, 42)
+    assert frame(tmp_path).column("service").to_pylist()[0] == "nginx"
 
 
 def test_alb_access_logs(tmp_path: Path) -> None:

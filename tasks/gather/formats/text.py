@@ -1,5 +1,12 @@
 """text: free-text lines that start with a timestamp (ISO, syslog, Apache, access logs,
-HDFS, Spark, epoch, or a file name then ISO); stack-trace lines join the record above.
+HDFS, Spark, epoch, or a file name then ISO), or with one of the headers of the Loghub systems
+(Android logcat, Windows CBS, BGL and Thunderbird, HPC, Proxifier, HealthApp); stack-trace lines
+join the record above.
+
+Where a header names a component (syslog's program, logcat's tag, BGL's component...), it is
+the line's service; otherwise the service comes from the object's key. A log4j thread in
+brackets is layout, not message: it goes to attrs, so that one event logged by many threads is
+one pattern.
 """
 
 from __future__ import annotations
@@ -51,10 +58,11 @@ _SYSLOG_MONTH = "|".join(MONTHS)
 
 _TEXT_FORMS = {
     "iso": re.compile(rf"^\[?(?P<ts>{_ISO_TEXT})\]?(?:\s+|$)(?P<rest>.*)$"),
+    # macOS adds the sender's address after the pid: "sandboxd[129] ([31211]): text".
     "syslog": re.compile(
         rf"^(?P<mon>{_SYSLOG_MONTH}) +(?P<day>\d{{1,2}}) (?P<time>\d{{2}}:\d{{2}}:\d{{2}})"
-        r"(?P<frac>\.\d+)? (?P<host>\S+) (?:(?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: ?)?"
-        r"(?P<rest>.*)$"
+        r"(?P<frac>\.\d+)? (?P<host>\S+) "
+        r"(?:(?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?(?: \([^)\s]*\))?: ?)?(?P<rest>.*)$"
     ),
     "apache_error": re.compile(
         r"^\[[A-Z][a-z]{2} (?P<mon>[A-Z][a-z]{2}) (?P<day>\d{1,2}) (?P<time>\d{2}:\d{2}:\d{2})"
@@ -76,7 +84,78 @@ _TEXT_FORMS = {
     ),
     # A file or host name before the timestamp, as in OpenStack's collected logs.
     "prefixed": re.compile(rf"^(?P<prefix>\S+) \[?(?P<ts>{_ISO_TEXT})\]?(?:\s+|$)(?P<rest>.*)$"),
+    # Android logcat (threadtime): "03-17 16:13:38.811  1702  2395 D WindowManager: text".
+    "logcat": re.compile(
+        r"^(?P<mon>\d{2})-(?P<day>\d{2}) (?P<time>\d{2}:\d{2}:\d{2})(?P<frac>\.\d{1,6})?"
+        r"\s+(?P<pid>\d+)\s+(?P<tid>\d+)\s+(?P<level>[VDIWEFA]) (?P<tag>.*?)\s*: ?(?P<rest>.*)$"
+    ),
+    # Windows CBS: "2016-09-28 04:30:30, Info                  CBS    text".
+    "cbs": re.compile(
+        r"^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}), (?P<level>[A-Za-z]+)\s+"
+        r"(?P<component>\S+)(?:\s+(?P<rest>.*))?$"
+    ),
+    # The CFDR supercomputer logs (BGL, Thunderbird, Liberty, Spirit): an alert tag ("-" for
+    # none), epoch seconds, a date and the node, then the system's own line.
+    "cfdr": re.compile(
+        r"^(?P<alert>-|[A-Z][A-Z0-9_]*) (?P<e>\d{10}) \d{4}\.\d{2}\.\d{2} (?P<node>\S+)"
+        r"(?: (?P<rest>.*))?$"
+    ),
+    # HPC: "134681 node-246 unix.hw state_change.unavailable 1077804742 1 text".
+    "hpc": re.compile(
+        r"^(?P<id>\d+) (?P<node>\S+) (?P<component>\S+) (?P<state>\S+) (?P<e>\d{10}) "
+        r"(?P<flag>\d+)(?: (?P<rest>.*))?$"
+    ),
+    # Proxifier: "[10.30 16:49:06] chrome.exe - text" (no year).
+    "proxifier": re.compile(
+        r"^\[(?P<mon>\d{2})\.(?P<day>\d{2}) (?P<time>\d{2}:\d{2}:\d{2})(?P<frac>\.\d+)?\] "
+        r"(?P<program>.+?) - (?P<rest>.*)$"
+    ),
+    # HealthApp: "20171223-22:15:29:606|Step_LSC|30002312|text".
+    "healthapp": re.compile(
+        r"^(?P<d>\d{8})-(?P<h>\d{1,2}):(?P<mi>\d{1,2}):(?P<s>\d{1,2}):(?P<ms>\d{1,3})"
+        r"\|(?P<component>[^|]*)\|(?P<pid>\d+)\|(?P<rest>.*)$"
+    ),
 }
+
+# BGL's own part of a CFDR line: local time with microseconds, the node again, the record
+# type, component and level.
+_BGL_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}-\d{2}\.\d{2}\.\d{2}\.(?P<us>\d{6}) \S+ (?P<type>[A-Z]+) "
+    r"(?P<component>[A-Z_]+) (?P<level>[A-Z]+)(?: (?P<rest>.*))?$"
+)
+
+# Thunderbird's (and Liberty's, Spirit's) own part: a syslog line whose host is the location.
+_CFDR_SYSLOG_RE = re.compile(
+    rf"^(?:{_SYSLOG_MONTH}) +\d{{1,2}} \d{{2}}:\d{{2}}:\d{{2}} (?P<location>\S+) "
+    r"(?:(?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: ?)?(?P<rest>.*)$"
+)
+
+_LOGCAT_LEVELS = {
+    "V": "verbose",
+    "D": "debug",
+    "I": "info",
+    "W": "warn",
+    "E": "error",
+    "F": "fatal",
+    "A": "fatal",
+}
+
+# BGL's levels beyond the usual words.
+_BGL_LEVELS = {"FAILURE": "fatal"}
+
+# A log4j thread in brackets before a dotted logger name or a dash, right after the level:
+# "[main] org.apache.Foo: text", "[QuorumPeer[myid=1]/...@774] - text".
+_THREAD = r"\[(?P<thread>(?:[^\[\]]|\[[^\[\]]*\])+)\]"
+_LOGGER = r"[A-Za-z_$][\w$]*(?:\.[\w$]+)+"
+_THREAD_LAYOUT_RE = re.compile(rf"^{_THREAD}(?:\s+-\s+|\s+(?={_LOGGER}:\s))(?=\S)")
+
+# What a message has before its content: a dotted logger name and a colon ("dfs.DataNode:
+# text"), or a logger and an OpenStack request context ("nova.api [req-... - - -] text"). An
+# exception's class name before its text is content.
+_CONTENT_RE = re.compile(
+    rf"^(?![\w$.]*(?:Exception|Error):){_LOGGER}"
+    r"(?::\s+|\s+\[(?:None )?req-[^\]]*\]\s+|\s+\[-\]\s+)(?=\S)"
+)
 
 
 _LOG_FILE_RE = re.compile(r"^([A-Za-z][\w-]*?)\.log\b")
@@ -108,24 +187,55 @@ def _split_level(rest: str) -> tuple[str | None, str]:
     return m.group("a") or m.group("b") or m.group("c"), rest[m.end() :].rstrip()
 
 
-def _syslog_ts(m: re.Match, ref: datetime) -> str | None:
-    """Syslog lines have no year: take the reference time's, or the year before if that
-    puts the line more than a day after the reference (a December line read in January)."""
-    h, mi, s = (int(x) for x in m.group("time").split(":"))
+def _split_thread(message: str) -> tuple[str, dict | None]:
+    """The message without a leading log4j thread, and the thread as attrs."""
+    m = _THREAD_LAYOUT_RE.match(message)
+    if not m:
+        return message, None
+    return message[m.end() :], {"thread": m.group("thread")}
+
+
+def _level_and_message(rest: str) -> tuple[str | None, str, dict | None]:
+    level, message = _split_level(rest)
+    message, attrs = _split_thread(message)
+    return level, message, attrs
+
+
+def message_content(message: str) -> str:
+    """What Loghub calls a line's content: the message without its logger name and request
+    context. The frame keeps them in the message, where they tell two API servers apart."""
+    m = _CONTENT_RE.match(message)
+    return message[m.end() :] if m else message
+
+
+def _yearless_ts(month: int, day: int, time: str, frac: str | None, ref: datetime) -> str | None:
+    """A time without a year (syslog, logcat): take the reference time's, or the year before
+    if that puts the line more than a day after the reference (a December line read in
+    January)."""
+    h, mi, s = (int(x) for x in time.split(":"))
     for year in (ref.year, ref.year - 1):
         try:
-            ts = datetime(
-                year, MONTH_NUM[m.group("mon")], int(m.group("day")), h, mi, s, tzinfo=UTC
-            )
-        except ValueError:  # Feb 29 outside a leap year
+            ts = datetime(year, month, day, h, mi, s, tzinfo=UTC)
+        except ValueError:  # Feb 29 outside a leap year, or no such month or day
             continue
         if ts <= ref + timedelta(days=1):
-            return ts.isoformat().replace("+00:00", (m.group("frac") or "") + "Z")
+            return ts.isoformat().replace("+00:00", (frac or "") + "Z")
     return None
 
 
+def _syslog_ts(m: re.Match, ref: datetime) -> str | None:
+    month = MONTH_NUM[m.group("mon")]
+    return _yearless_ts(month, int(m.group("day")), m.group("time"), m.group("frac"), ref)
+
+
+def _numeric_yearless_ts(m: re.Match, ctx: ParseContext) -> str | None:
+    ref = ctx.reference_time.astimezone(UTC)
+    day, time, frac = int(m.group("day")), m.group("time"), m.group("frac")
+    return _yearless_ts(int(m.group("mon")), day, time, frac, ref)
+
+
 def _text_prefixed(m: re.Match, ctx: ParseContext) -> _TextRecord:
-    level, message = _split_level(m.group("rest"))
+    level, message, layout = _level_and_message(m.group("rest"))
     prefix = m.group("prefix")
     stem = _LOG_FILE_RE.match(prefix)
     return _TextRecord(
@@ -133,7 +243,7 @@ def _text_prefixed(m: re.Match, ctx: ParseContext) -> _TextRecord:
         message,
         level,
         service=stem.group(1) if stem else None,
-        attrs={"prefix": prefix},
+        attrs={"prefix": prefix, **(layout or {})},
     )
 
 
@@ -169,10 +279,79 @@ def _time_then_text(ts: Callable[[re.Match], str | float]) -> Callable:
     """A handler for forms that are a time, then maybe a level, then the message."""
 
     def handler(m: re.Match, ctx: ParseContext) -> _TextRecord:
-        level, message = _split_level(m.group("rest"))
-        return _TextRecord(ts(m), message, level)
+        level, message, attrs = _level_and_message(m.group("rest"))
+        return _TextRecord(ts(m), message, level, attrs=attrs)
 
     return handler
+
+
+def _text_logcat(m: re.Match, ctx: ParseContext) -> _TextRecord:
+    attrs = {"pid": int(m.group("pid")), "tid": int(m.group("tid"))}
+    level = _LOGCAT_LEVELS[m.group("level")]
+    tag = m.group("tag") or None
+    return _TextRecord(
+        _numeric_yearless_ts(m, ctx), m.group("rest").rstrip(), level, tag, attrs=attrs
+    )
+
+
+def _text_cbs(m: re.Match, ctx: ParseContext) -> _TextRecord:
+    message = (m.group("rest") or "").rstrip()
+    return _TextRecord(m.group("ts"), message, m.group("level"), m.group("component"))
+
+
+def _text_cfdr(m: re.Match, ctx: ParseContext) -> _TextRecord:
+    rest = m.group("rest") or ""
+    attrs: dict = {"alert": m.group("alert")} if m.group("alert") != "-" else {}
+    epoch = float(m.group("e"))
+    bgl = _BGL_RE.match(rest)
+    if bgl:
+        # The epoch is exact (UTC); BGL's local time adds the microseconds.
+        level = bgl.group("level")
+        return _TextRecord(
+            epoch + int(bgl.group("us")) / 1e6,
+            (bgl.group("rest") or "").rstrip(),
+            _BGL_LEVELS.get(level, level),
+            bgl.group("component"),
+            m.group("node"),
+            attrs=attrs | {"type": bgl.group("type")},
+        )
+    inner = _CFDR_SYSLOG_RE.match(rest)
+    if inner:
+        if inner.group("pid"):
+            attrs["pid"] = int(inner.group("pid"))
+        attrs["location"] = inner.group("location")
+        level, message = _split_level(inner.group("rest"))
+        return _TextRecord(epoch, message, level, inner.group("prog"), m.group("node"), attrs=attrs)
+    level, message = _split_level(rest)
+    return _TextRecord(epoch, message, level, instance=m.group("node"), attrs=attrs or None)
+
+
+def _text_hpc(m: re.Match, ctx: ParseContext) -> _TextRecord:
+    attrs = {"log_id": int(m.group("id")), "state": m.group("state"), "flag": int(m.group("flag"))}
+    return _TextRecord(
+        float(m.group("e")),
+        (m.group("rest") or "").rstrip(),
+        service=m.group("component"),
+        instance=m.group("node"),
+        attrs=attrs,
+    )
+
+
+def _text_proxifier(m: re.Match, ctx: ParseContext) -> _TextRecord:
+    level, message = _split_level(m.group("rest"))
+    return _TextRecord(_numeric_yearless_ts(m, ctx), message, level, m.group("program"))
+
+
+def _healthapp_ts(m: re.Match) -> str:
+    d = m.group("d")
+    clock = ":".join(m.group(k).zfill(2) for k in ("h", "mi", "s"))
+    return f"{d[:4]}-{d[4:6]}-{d[6:]}T{clock}.{m.group('ms').zfill(3)}"
+
+
+def _text_healthapp(m: re.Match, ctx: ParseContext) -> _TextRecord:
+    level, message = _split_level(m.group("rest"))
+    attrs = {"pid": int(m.group("pid"))}
+    return _TextRecord(_healthapp_ts(m), message, level, m.group("component") or None, attrs=attrs)
 
 
 def _hdfs_ts(m: re.Match) -> str:
@@ -189,6 +368,12 @@ _TEXT_HANDLERS: dict[str, Callable[[re.Match, ParseContext], _TextRecord]] = {
     "spark": _time_then_text(lambda m: f"20{m['y']}-{m['m']}-{m['d']}T{m['t']}"),
     "epoch": _time_then_text(lambda m: float(m.group("e"))),
     "prefixed": _text_prefixed,
+    "logcat": _text_logcat,
+    "cbs": _text_cbs,
+    "cfdr": _text_cfdr,
+    "hpc": _text_hpc,
+    "proxifier": _text_proxifier,
+    "healthapp": _text_healthapp,
 }
 
 
