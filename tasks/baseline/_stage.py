@@ -33,6 +33,8 @@ def build_findings(
     view = window_view(frame, windows)
     findings, codes = compare_view(view, settings, incident_id)
     change_events = changes_mod.detect_changes(view, (codes.codes, codes.templates))
+    # Each row's pattern code is needed no further: the later steps' peaks are without it.
+    del codes
     onsets, onset_warnings, suspects = [], [], []
     signals = traces_mod.trace_signals(view, settings)
     services = traces_mod.annotate_services(findings.services, view, signals)

@@ -31,6 +31,7 @@ from tasks.baseline.frame import (
     UNKNOWN_SERVICE,
     WindowedFrame,
     from_us,
+    positions_in,
     to_us,
     where,
 )
@@ -411,14 +412,31 @@ def _first_and_last(
     return present, rows[at_first], rows[len(key) - 1 - from_end]
 
 
+def _instance_codes(view: WindowedFrame, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The instance of each of `rows` (ascending view rows), as codes into the names returned
+    ("" for none). Read from the frame a batch at a time: the view holds no instance per row."""
+    index = {"": 0}
+    codes = np.zeros(len(rows), dtype=np.int32)
+    for part, values in view.chunks("instance", rows):
+        if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+            values = values.cast(pa.string())
+        encoded = pc.dictionary_encode(pc.fill_null(values, ""))
+        names = encoded.dictionary.to_pylist()
+        local = np.array([index.setdefault(n, len(index)) for n in names], dtype=np.int32)
+        codes[positions_in(rows, part)] = local[encoded.indices.to_numpy()]
+    return codes, list(index)
+
+
 def _instance_spans(view: WindowedFrame, rows: np.ndarray) -> pd.DataFrame:
     """First and last row of every (service, instance) pair among time-ordered `rows`."""
-    names = np.asarray(view.instance_names, dtype=object)
-    n_instances = max(len(view.instance_names), 1)
+    instance, instance_names = _instance_codes(view, rows)
+    names = np.asarray(instance_names, dtype=object)
+    n_instances = len(instance_names)
     size = len(view.service_names) * n_instances
     pair = view.service[rows].astype(np.int32 if size < 2**31 else np.int64)
     pair *= n_instances
-    pair += view.instance[rows]
+    pair += instance
+    del instance
     present, first, last = _first_and_last(pair, rows, size)
     del pair
     order = np.argsort(first, kind="stable")  # pairs in the order they first appear
@@ -426,7 +444,7 @@ def _instance_spans(view: WindowedFrame, rows: np.ndarray) -> pd.DataFrame:
     spans = pd.DataFrame(
         {
             "service": (present // n_instances).astype(view.service.dtype),
-            "instance": (present % n_instances).astype(view.instance.dtype),
+            "instance": present % n_instances,
             "first": first,
             "last": last,
         }

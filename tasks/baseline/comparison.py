@@ -93,6 +93,10 @@ def mine_view_patterns(view: WindowedFrame) -> PatternCodes:
     for lo in range(0, len(rows), BLOCK_ROWS):
         block = rows[lo : lo + BLOCK_ROWS]
         codes[block] = final[codes[block]]
+    # Distinct messages needed 32 bits; patterns rarely do. Every use of the codes either
+    # indexes with them or widens them first (stats._cells).
+    if len(uniques) <= np.iinfo(np.int16).max:
+        codes = codes.astype(np.int16)
     ids = [str(uniques[i]) for i in order]
     return PatternCodes(codes=codes, ids=ids, templates=[templates.get(i, "") for i in ids])
 

@@ -12,12 +12,14 @@ import pytest
 
 import tasks.baseline.frame as frame_mod
 from tasks.baseline import build_findings, findings_from_parquet
+from tasks.baseline.comparison import mine_view_patterns
 from tasks.baseline.frame import (
     BATCH_ROWS,
     FEW_GROUPS,
     FrameSource,
     LineRuns,
     grouped_percentiles,
+    positions_in,
     span,
     where,
     window_view,
@@ -205,3 +207,24 @@ def test_a_file_without_null_counts_works_the_change_flags_out_from_attrs(tmp_pa
     pq.write_table(_flagged_frame([True, False, False, False]), path, write_statistics=False)
     _, change = FrameSource(path).basics()
     assert change.tolist() == [False, True, False, False]
+
+
+def test_finding_a_batch_among_int32_rows_copies_none_of_them() -> None:
+    # Batches come back as int64 view rows; searched for among int32 rows as they were, numpy
+    # converted all the rows on every batch (1.8 of 2.4 s reading 5M rows' instances at 10 GB).
+    rows = np.arange(0, 8_000_000, 2, dtype=np.int32)
+    part = np.array([10, 4_000, 7_999_998], dtype=np.int64)
+    tracemalloc.start()
+    try:
+        at = positions_in(rows, part)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert at.tolist() == [5, 2_000, 3_999_999]
+    assert peak < 1_000_000  # a converted copy of the rows would be 32 MB
+
+
+def test_pattern_codes_take_two_bytes_a_row_when_the_patterns_fit() -> None:
+    codes = mine_view_patterns(window_view(_logs().frame(), WINDOWS))
+    assert codes.codes.dtype == np.int16
+    assert len(codes.ids) > 0 and codes.codes.max() == len(codes.ids) - 1

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from tasks.baseline import build_findings
+from tasks.baseline.changes import _instance_codes
 from tasks.baseline.frame import _BottomK, window_view
 from tasks.baseline.traces import trace_signals
 from tasks.contracts import object_id
@@ -153,14 +154,12 @@ def test_line_numbers_and_statuses_that_do_not_fit_small_integers_are_kept_whole
     assert small.lines.locate(small.orig)[1].tolist() == [1]
 
 
-def test_service_object_and_instance_codes_fall_back_to_int32_when_int16_cannot_hold_them() -> None:
+def test_service_and_object_codes_fall_back_to_int32_when_int16_cannot_hold_them() -> None:
     w = windows(5)
     few = Logs()
     few.add(w.incident.start, "cart", "a")
     small = window_view(few.frame(), w)
-    assert {small.service.dtype, small.lines.obj.dtype, small.instance.dtype} == {
-        np.dtype(np.int16)
-    }
+    assert {small.service.dtype, small.lines.obj.dtype} == {np.dtype(np.int16)}
     # 40,000 objects and instances, each with one line: codes above 32,767 must stay exact.
     many = Logs()
     for i in range(40_000):
@@ -168,9 +167,13 @@ def test_service_object_and_instance_codes_fall_back_to_int32_when_int16_cannot_
     frame = many.frame()
     frame["object_key"] = [f"logs/cart-{i:05d}.log" for i in range(len(frame))]
     view = window_view(frame, w)
-    assert view.lines.obj.dtype == np.int32 and view.instance.dtype == np.int32
+    assert view.lines.obj.dtype == np.int32
     assert len(set(view.evidence(np.arange(len(view.ts))))) == 40_000
-    names = np.asarray(view.instance_names, dtype=object)[view.instance]
+    # Instances are read for the rows that need them (changes), not held by the view.
+    rows = np.arange(len(view.ts))
+    codes, instance_names = _instance_codes(view, rows)
+    names = np.asarray(instance_names, dtype=object)[codes]
+    assert len(set(names.tolist())) == 40_000 and codes.max() == 40_000
     last = int(np.flatnonzero(names == "cart-39999")[0])
     obj, _ = view.lines.locate(view.orig[[last]])
     assert view.object_ids[obj[0]] == object_id("app", "logs/cart-39999.log")
