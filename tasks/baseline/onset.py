@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binom, nbinom, poisson
 
-from tasks.baseline.frame import MINUTE_US, WindowedFrame, from_us, to_us, where
+from tasks.baseline.frame import MINUTE_US, WindowedFrame, from_us, positions_in, to_us, where
 from tasks.baseline.stats import flagged_counts
 from tasks.contracts import ChangeEvent, Onset, PatternFinding, TimelineEntry
 
@@ -183,7 +183,7 @@ def _slow_minutes(
     slow = np.zeros(len(grid.rows), dtype=bool)
     # The latencies are read a batch at a time: the view holds none.
     for part, latency in view.latencies(grid.rows):
-        at = np.searchsorted(grid.rows, part)
+        at = positions_in(grid.rows, part)
         p95 = ref.p95[view.service[part]]
         has = ~np.isnan(latency) & ~np.isnan(p95)
         slow[at] = has & (latency > np.nan_to_num(p95, nan=np.inf))
