@@ -31,7 +31,6 @@ from tasks.baseline.frame import (
     UNKNOWN_SERVICE,
     WindowedFrame,
     from_us,
-    positions_in,
     to_us,
     where,
 )
@@ -412,24 +411,9 @@ def _first_and_last(
     return present, rows[at_first], rows[len(key) - 1 - from_end]
 
 
-def _instance_codes(view: WindowedFrame, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """The instance of each of `rows` (ascending view rows), as codes into the names returned
-    ("" for none). Read from the frame a batch at a time: the view holds no instance per row."""
-    index = {"": 0}
-    codes = np.zeros(len(rows), dtype=np.int32)
-    for part, values in view.chunks("instance", rows):
-        if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
-            values = values.cast(pa.string())
-        encoded = pc.dictionary_encode(pc.fill_null(values, ""))
-        names = encoded.dictionary.to_pylist()
-        local = np.array([index.setdefault(n, len(index)) for n in names], dtype=np.int32)
-        codes[positions_in(rows, part)] = local[encoded.indices.to_numpy()]
-    return codes, list(index)
-
-
 def _instance_spans(view: WindowedFrame, rows: np.ndarray) -> pd.DataFrame:
     """First and last row of every (service, instance) pair among time-ordered `rows`."""
-    instance, instance_names = _instance_codes(view, rows)
+    instance, instance_names = view.value_codes("instance", rows)
     names = np.asarray(instance_names, dtype=object)
     n_instances = len(instance_names)
     size = len(view.service_names) * n_instances

@@ -536,6 +536,18 @@ class WindowedFrame:
     def strings(self, name: str, rows: np.ndarray) -> list[str | None]:
         return self.column(name, rows).to_pylist()
 
+    def value_codes(self, name: str, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """For `rows` (ascending view rows): each one's value of a few-valued text column, as a
+        code into the values returned, code 0 being "" (no value). Read a batch at a time and
+        coded as the view's own columns are (`_Codes`): nothing is held per view row."""
+        values = _Codes()
+        values.encode([pa.array([""], pa.large_string())], 1)
+        codes = np.zeros(len(rows), dtype=np.int32)
+        for part, chunk in self.chunks(name, rows):
+            batch = _filled(pa.table({name: chunk}), (name,))
+            codes[positions_in(rows, part)] = values.encode(batch, len(part))
+        return codes, values.values()
+
     def _trace_hashes(self, rows: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(view rows with a trace ID, 64-bit hashes of their IDs), a batch at a time.
 

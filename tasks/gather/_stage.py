@@ -218,8 +218,8 @@ def _year_reference(last_modified: datetime | None, latest_end: datetime) -> dat
     """The time that gives a year to lines written without one (syslog, logcat).
 
     No line is newer than its object, and the lines that matter lie in the windows: the earlier
-    of the two dates an object's lines even when it was copied into the bucket long after the
-    incident (a December line read in January still goes to the year before).
+    of the two gives an object's lines their year even when it was copied into the bucket long
+    after the incident (a December line read in January still goes to the year before).
     """
     return min(last_modified, latest_end) if last_modified else latest_end
 

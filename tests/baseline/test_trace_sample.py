@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from tasks.baseline import build_findings
-from tasks.baseline.changes import _instance_codes
 from tasks.baseline.frame import _BottomK, window_view
 from tasks.baseline.traces import trace_signals
 from tasks.contracts import object_id
@@ -171,7 +170,7 @@ def test_service_and_object_codes_fall_back_to_int32_when_int16_cannot_hold_them
     assert len(set(view.evidence(np.arange(len(view.ts))))) == 40_000
     # Instances are read for the rows that need them (changes), not held by the view.
     rows = np.arange(len(view.ts))
-    codes, instance_names = _instance_codes(view, rows)
+    codes, instance_names = view.value_codes("instance", rows)
     names = np.asarray(instance_names, dtype=object)[codes]
     assert len(set(names.tolist())) == 40_000 and codes.max() == 40_000
     last = int(np.flatnonzero(names == "cart-39999")[0])

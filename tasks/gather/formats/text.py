@@ -124,12 +124,6 @@ _BGL_RE = re.compile(
     r"(?P<component>[A-Z_]+) (?P<level>[A-Z]+)(?: (?P<rest>.*))?$"
 )
 
-# Thunderbird's (and Liberty's, Spirit's) own part: a syslog line whose host is the location.
-_CFDR_SYSLOG_RE = re.compile(
-    rf"^(?:{_SYSLOG_MONTH}) +\d{{1,2}} \d{{2}}:\d{{2}}:\d{{2}} (?P<location>\S+) "
-    r"(?:(?P<prog>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: ?)?(?P<rest>.*)$"
-)
-
 _LOGCAT_LEVELS = {
     "V": "verbose",
     "D": "debug",
@@ -315,11 +309,13 @@ def _text_cfdr(m: re.Match, ctx: ParseContext) -> _TextRecord:
             m.group("node"),
             attrs=attrs | {"type": bgl.group("type")},
         )
-    inner = _CFDR_SYSLOG_RE.match(rest)
+    # Thunderbird's (and Liberty's, Spirit's) own part is a syslog line whose host is the
+    # location; the epoch dates it, not the syslog time.
+    inner = _TEXT_FORMS["syslog"].match(rest)
     if inner:
         if inner.group("pid"):
             attrs["pid"] = int(inner.group("pid"))
-        attrs["location"] = inner.group("location")
+        attrs["location"] = inner.group("host")
         level, message = _split_level(inner.group("rest"))
         return _TextRecord(epoch, message, level, inner.group("prog"), m.group("node"), attrs=attrs)
     level, message = _split_level(rest)
